@@ -1,0 +1,16 @@
+// Three suites, run by scripts/test.mjs:
+//   unit  pure logic and devices driven by a simulated guest driver (anywhere)
+//   kvm   tiny hand-made guests on this machine's /dev/kvm (any KVM, PVM too)
+//   e2e   real Linux guests; runs where KVM can boot Linux (inside the sandbox here)
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    root: new URL('..', import.meta.url).pathname,
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/devices/**/*.test.ts'] } },
+      { test: { name: 'kvm', include: ['test/kvm/**/*.test.ts'], testTimeout: 30_000, fileParallelism: false } },
+      { test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false } },
+    ],
+  },
+});
