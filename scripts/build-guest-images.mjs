@@ -187,8 +187,11 @@ function install(fromDir, file, asName = file) {
   fs.renameSync(tmp, target);
 }
 
-export async function buildGuestImages({ sandbox = true } = {}) {
+/** Builds what is missing; `quiet` prints nothing when everything came from the cache. */
+export async function buildGuestImages({ sandbox = true, quiet = false } = {}) {
   const start = Date.now();
+  const built = [];
+  const note = (name, result) => { if (!result.hit) built.push(name); return result; };
   await ensureDebianPackages(PACKAGES);
   const version = await packageVersion(LINUX);
   const [busybox, socat] = [await packageVersion('busybox-static'), await packageVersion('socat')];
@@ -196,28 +199,31 @@ export async function buildGuestImages({ sandbox = true } = {}) {
   fs.mkdirSync(outDir, { recursive: true });
 
   const guestFragment = read('kernel/guest.config').toString();
-  const guest = await cached('kernel-guest', hashOf(guestFragment, version, RECIPE),
-    (tmp) => buildKernel('guest', guestFragment, srcDir, tmp));
+  const guest = note('guest kernel', await cached('kernel-guest', hashOf(guestFragment, version, RECIPE),
+    (tmp) => buildKernel('guest', guestFragment, srcDir, tmp)));
   install(guest.dir, 'vmlinux');
   install(guest.dir, 'bzImage');
 
-  const initramfs = await cached('initramfs', hashOf(read('initramfs/init'), busybox, socat, version, RECIPE),
-    (tmp) => guestInitramfs(srcDir, tmp));
+  const initramfs = note('initramfs', await cached('initramfs', hashOf(read('initramfs/init'), busybox, socat, version, RECIPE),
+    (tmp) => guestInitramfs(srcDir, tmp)));
   install(initramfs.dir, 'initramfs.cpio.gz');
 
-  const disk = await cached('rootfs', hashOf('rootfs', RECIPE), rootfs);
+  const disk = note('rootfs', await cached('rootfs', hashOf('rootfs', RECIPE), rootfs));
   install(disk.dir, 'rootfs.ext4');
 
   if (sandbox) {
     const sandboxFragment = guestFragment + '\n' + read('kernel/sandbox.config').toString();
-    const kernel = await cached('kernel-sandbox', hashOf(sandboxFragment, version, RECIPE),
-      (tmp) => buildKernel('sandbox', sandboxFragment, srcDir, tmp));
+    const kernel = note('sandbox kernel', await cached('kernel-sandbox', hashOf(sandboxFragment, version, RECIPE),
+      (tmp) => buildKernel('sandbox', sandboxFragment, srcDir, tmp)));
     install(kernel.dir, 'bzImage', 'sandbox-bzImage');
-    const sInitramfs = await cached('sandbox-initramfs', hashOf(read('initramfs/sandbox-init'), busybox, version, RECIPE),
-      (tmp) => sandboxInitramfs(srcDir, tmp));
+    const sInitramfs = note('sandbox initramfs', await cached('sandbox-initramfs', hashOf(read('initramfs/sandbox-init'), busybox, version, RECIPE),
+      (tmp) => sandboxInitramfs(srcDir, tmp)));
     install(sInitramfs.dir, 'sandbox-initramfs.cpio.gz');
   }
-  step(`guest images ready in ${path.relative(process.cwd(), outDir) || outDir} (${elapsed(start)})`);
+  if (!quiet || built.length > 0) {
+    const what = built.length > 0 ? `built ${built.join(', ')}` : 'all from the cache';
+    step(`guest images ready in ${path.relative(process.cwd(), outDir) || outDir}: ${what} (${elapsed(start)})`);
+  }
   return outDir;
 }
 

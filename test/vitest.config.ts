@@ -1,6 +1,7 @@
 // Three suites, run by scripts/test.mjs:
 //   unit  pure logic and devices driven by a simulated guest driver (anywhere)
 //   kvm   tiny hand-made guests on this machine's /dev/kvm (any KVM, PVM too)
+//   sandbox  the nested sandbox itself (boots it from the host)
 //   e2e   real Linux guests; runs where KVM can boot Linux (inside the sandbox here)
 import { defineConfig } from 'vitest/config';
 
@@ -10,6 +11,7 @@ export default defineConfig({
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/devices/**/*.test.ts'] } },
       { test: { name: 'kvm', include: ['test/kvm/**/*.test.ts'], testTimeout: 30_000, fileParallelism: false } },
+      { test: { name: 'sandbox', include: ['test/sandbox/**/*.test.ts'], testTimeout: 300_000, fileParallelism: false } },
       { test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false } },
     ],
   },

@@ -1,7 +1,7 @@
 // Build cache outside the clone, keyed by the hash of a build's inputs, so a
 // fresh clone (or a second CI step) reuses kernels that took minutes to build.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -28,6 +28,7 @@ export async function cached(name, key, build) {
   const dir = join(cacheRoot, `${name}-${key}`);
   if (existsSync(dir)) return { dir, hit: true };
   mkdirSync(cacheRoot, { recursive: true });
+  removeAbandonedBuilds(`${name}-${key}.partial-`);
   const tmp = `${dir}.partial-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
@@ -38,4 +39,22 @@ export async function cached(name, key, build) {
     rmSync(tmp, { recursive: true, force: true });
   }
   return { dir, hit: false };
+}
+
+/** Deletes partial builds whose process is gone (killed before it could clean up). */
+function removeAbandonedBuilds(prefix) {
+  for (const entry of readdirSync(cacheRoot)) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(entry.slice(prefix.length));
+    if (pid !== process.pid && !processAlive(pid)) rmSync(join(cacheRoot, entry), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
 }

@@ -1,0 +1,184 @@
+#!/usr/bin/env node
+// The nested sandbox: runs a shell command inside a QEMU/TCG virtual machine
+// whose emulated AMD-V CPU gives a real /dev/kvm to the processes inside.
+//
+//   npm run sandbox -- 'ls -l /dev/kvm && node --version'
+//   npm run sandbox -- --timeout 600 'npx vitest run --project e2e'
+//
+// Why: this machine's /dev/kvm is PVM, which cannot run a stock Linux kernel
+// (ARCHITECTURE.md). Inside the sandbox (the "L1" machine) a small kernel
+// with KVM_AMD built in runs on QEMU's emulated svm + npt, so tsvmm and QEMU
+// can boot real Linux guests there with -enable-kvm.
+//
+// The L1 machine sees the host's root filesystem read-only and the project
+// directory read-write at the same path (virtio-9p), so node, node_modules,
+// socat and qemu come from the host. Its init (guest-images/initramfs/
+// sandbox-init) runs the command with the caller's environment and working
+// directory, and the command's exit status becomes ours. Output arrives on
+// the L1 serial console (stdout and stderr merged).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildGuestImages, outDir } from './build-guest-images.mjs';
+import { ensureDebianPackages } from './lib/debian.mjs';
+
+const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+// Environment variables passed into the sandbox (the rest stays outside).
+const PASSED_ENV = /^(PATH|HOME|LANG|LC_\w+|TERM|CI|NODE_OPTIONS|FORCE_COLOR|NO_COLOR|TSVMM_\w+|VITEST_\w+|DEBUG)$/;
+
+function qemuArguments({ kernel, initramfs, ctlDir, memory, cpus, verbose }) {
+  const share = (tag, path, extra = '') => [
+    '-fsdev', `local,id=${tag},path=${path},security_model=none,multidevs=remap${extra}`,
+    '-device', `virtio-9p-device,fsdev=${tag},mount_tag=${tag}`,
+  ];
+  const cmdline = ['console=ttyS0', 'reboot=t', 'panic=-1', 'rdinit=/init',
+    ...(verbose ? [] : ['quiet', 'loglevel=1'])];
+  return [
+    '-M', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=off',
+    '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', String(cpus), '-m', memory,
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-serial', 'stdio',
+    '-kernel', kernel, '-initrd', initramfs, '-append', cmdline.join(' '),
+    ...share('hostroot', '/', ',readonly=on'),
+    ...share('project', projectDir),
+    ...share('ctl', ctlDir),
+  ];
+}
+
+/** The control folder the sandbox's init reads the command from. */
+function writeControlFolder(command, cwd) {
+  const ctlDir = mkdtempSync(join(tmpdir(), 'tsvmm-sandbox-'));
+  const env = Object.entries(process.env)
+    .filter(([name, value]) => PASSED_ENV.test(name) && value !== undefined && !value.includes('\n'))
+    .map(([name, value]) => `${name}=${value}`);
+  env.push('TSVMM_IN_SANDBOX=1');
+  writeFileSync(join(ctlDir, 'command'), command);
+  writeFileSync(join(ctlDir, 'cwd'), cwd);
+  writeFileSync(join(ctlDir, 'env'), env.join('\n') + '\n');
+  writeFileSync(join(ctlDir, 'project'), projectDir);
+  writeFileSync(join(ctlDir, 'tty'), process.stdout.isTTY ? '1' : '0');
+  return ctlDir;
+}
+
+/**
+ * Runs `command` in the sandbox; resolves with its exit status. Output goes
+ * to `output` (default: our stdout). Never leaves QEMU or the control folder
+ * behind: on timeout, SIGINT, SIGTERM or SIGHUP, QEMU is killed first.
+ */
+export async function runInSandbox(command, options = {}) {
+  const {
+    cwd = process.cwd(), timeoutSeconds = 3600, memory = '6G', cpus = 2, verbose = false,
+    output = process.stdout,
+  } = options;
+  if (!cwd.startsWith(projectDir) && !existsSync(cwd)) throw new Error(`no such directory: ${cwd}`);
+  await ensureDebianPackages(['qemu-system-x86']);
+  await buildGuestImages({ sandbox: true, quiet: true });
+  const ctlDir = writeControlFolder(command, cwd);
+  const args = qemuArguments({
+    kernel: join(outDir, 'sandbox-bzImage'), initramfs: join(outDir, 'sandbox-initramfs.cpio.gz'),
+    ctlDir, memory, cpus, verbose,
+  });
+  // stdin is not QEMU's: it would put a terminal in raw mode and swallow Ctrl-C.
+  const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  qemu.stdout.pipe(output, { end: false });
+  let qemuErrors = '';
+  qemu.stderr.on('data', (chunk) => { qemuErrors += chunk; });
+
+  let stopReason = null;
+  const stop = (reason) => {
+    if (stopReason !== null) return;
+    stopReason = reason;
+    qemu.kill('SIGTERM');
+    setTimeout(() => qemu.kill('SIGKILL'), 5000).unref();
+  };
+  const onSignal = (signal) => stop(signal);
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
+  const timer = setTimeout(() => stop('timeout'), timeoutSeconds * 1000);
+
+  try {
+    const [code, signal] = await new Promise((done, fail) => {
+      qemu.on('error', fail);
+      qemu.on('exit', (c, s) => done([c, s]));
+    });
+    await new Promise((done) => (qemu.stdout.readableEnded ? done() : qemu.stdout.once('end', done)));
+    if (stopReason === 'timeout') {
+      console.error(`sandbox: the command ran longer than ${timeoutSeconds} s and was stopped`);
+      return 124;
+    }
+    if (stopReason !== null) return 128 + (stopReason === 'SIGINT' ? 2 : stopReason === 'SIGHUP' ? 1 : 15);
+    const statusFile = join(ctlDir, 'status');
+    if (!existsSync(statusFile)) {
+      console.error(`sandbox: the L1 machine stopped without reporting the command's status ` +
+        `(QEMU ${code === null ? `signal ${signal}` : `exit ${code}`}).` +
+        `${qemuErrors ? `\nQEMU said: ${qemuErrors.trim()}` : ''}\nRerun with --verbose to see the L1 kernel's messages.`);
+      return 125;
+    }
+    return Number(readFileSync(statusFile, 'utf8').trim());
+  } finally {
+    clearTimeout(timer);
+    for (const s of signals) process.off(s, onSignal);
+    rmSync(ctlDir, { recursive: true, force: true });
+  }
+}
+
+function usage() {
+  return `usage: npm run sandbox -- [--timeout SECONDS] [--memory SIZE] [--cpus N] [--verbose] '<shell command>'
+
+Runs the command inside the nested QEMU sandbox, in the current directory,
+with a working /dev/kvm, and exits with the command's status.
+  --timeout SECONDS  stop the sandbox after this long (default 3600; exit 124)
+  --memory SIZE      L1 machine memory, QEMU syntax (default 6G)
+  --cpus N           L1 vCPUs (default 2)
+  --verbose          show the L1 kernel's boot messages
+
+examples:
+  npm run sandbox -- 'ls -l /dev/kvm && node --version'
+  npm run sandbox -- 'exit 7'; echo $?      # prints 7`;
+}
+
+function parseArguments(argv) {
+  const options = {};
+  const rest = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`);
+      return argv[++i];
+    };
+    if (arg === '--help' || arg === '-h') return { help: true };
+    else if (arg === '--timeout') options.timeoutSeconds = Number(value());
+    else if (arg === '--memory') options.memory = value();
+    else if (arg === '--cpus') options.cpus = Number(value());
+    else if (arg === '--verbose') options.verbose = true;
+    else if (arg === '--') rest.push(...argv.slice(i + 1)), (i = argv.length);
+    else rest.push(arg);
+  }
+  if (!(options.timeoutSeconds === undefined || options.timeoutSeconds > 0)) throw new Error('--timeout takes a number of seconds');
+  if (!(options.cpus === undefined || (Number.isInteger(options.cpus) && options.cpus > 0))) throw new Error('--cpus takes a whole number');
+  if (rest.length === 0) throw new Error('no command given');
+  return { options, command: rest.join(' ') };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  let parsed;
+  try {
+    parsed = parseArguments(process.argv.slice(2));
+  } catch (error) {
+    console.error(`sandbox: ${error.message}\n\n${usage()}`);
+    process.exit(2);
+  }
+  if (parsed.help) {
+    console.log(usage());
+    process.exit(0);
+  }
+  try {
+    process.exitCode = await runInSandbox(parsed.command, parsed.options);
+  } catch (error) {
+    console.error(`sandbox: ${error.message ?? error}`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// `npm test`: the whole test suite, on any machine, from a fresh clone.
+//
+//   1. builds the guest images (cached outside the clone: instant the second time);
+//   2. runs the unit, device and direct-KVM suites on this host;
+//   3. runs the end-to-end suite with real Linux guests: directly where the
+//      host has hardware KVM, otherwise inside the nested sandbox, booted once.
+//
+// Arguments are passed to vitest (e.g. a file filter). The last line is a
+// summary `tsvmm: N passed, N failed, N skipped`; the exit status is non-zero
+// when anything failed.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildGuestImages } from './build-guest-images.mjs';
+import { hostKvmKind, insideSandbox } from './lib/host-kvm.mjs';
+import { step } from './lib/progress.mjs';
+import { runInSandbox } from './sandbox.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const resultsDir = join(root, 'node_modules', '.tsvmm-test-results');
+const extraArgs = process.argv.slice(2);
+
+function vitestArgs(projects, resultFile) {
+  return ['vitest', 'run', '--config', 'test/vitest.config.ts',
+    ...projects.flatMap((p) => ['--project', p]),
+    '--reporter=default', '--reporter=json', `--outputFile.json=${resultFile}`, ...extraArgs];
+}
+
+function runHere(args) {
+  return new Promise((done) => {
+    const child = spawn('npx', args, { cwd: root, stdio: 'inherit' });
+    child.on('exit', (code, signal) => done(code ?? (signal ? 1 : 0)));
+  });
+}
+
+/** Counts from vitest's JSON report; a missing report (crash) counts as one failure. */
+function countResults(file, label) {
+  if (!existsSync(file)) {
+    console.error(`test: the ${label} run wrote no report: it crashed or was stopped`);
+    return { passed: 0, failed: 1, skipped: 0 };
+  }
+  const report = JSON.parse(readFileSync(file, 'utf8'));
+  return {
+    passed: report.numPassedTests,
+    failed: report.numFailedTests + (report.success === false && report.numFailedTests === 0 ? 1 : 0),
+    skipped: report.numPendingTests + report.numTodoTests,
+  };
+}
+
+rmSync(resultsDir, { recursive: true, force: true });
+mkdirSync(resultsDir, { recursive: true });
+const kvm = hostKvmKind();
+const e2eInSandbox = kvm !== 'hardware' && !insideSandbox;
+
+step('guest images');
+await buildGuestImages({ sandbox: e2eInSandbox });
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const add = (r) => { for (const k of Object.keys(totals)) totals[k] += r[k]; };
+let exitCodes = 0;
+
+step(`unit, device and direct-KVM tests on this host (/dev/kvm: ${kvm})`);
+const hostFile = join(resultsDir, 'host.json');
+exitCodes |= await runHere(vitestArgs(['unit', 'kvm', 'sandbox'], hostFile));
+add(countResults(hostFile, 'host'));
+
+const e2eFile = join(resultsDir, 'e2e.json');
+if (e2eInSandbox) {
+  step(`end-to-end tests inside the nested sandbox: this host's /dev/kvm is ${kvm === 'pvm' ? 'PVM, which cannot boot a stock Linux kernel' : 'missing'}`);
+  const command = ['npx', ...vitestArgs(['e2e'], e2eFile)].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  exitCodes |= await runInSandbox(command, { cwd: root });
+} else {
+  step('end-to-end tests on this host\'s KVM');
+  exitCodes |= await runHere(vitestArgs(['e2e'], e2eFile));
+}
+add(countResults(e2eFile, 'end-to-end'));
+
+if (exitCodes !== 0 && totals.failed === 0) totals.failed = 1;
+console.log(`\ntsvmm: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exitCode = totals.failed > 0 ? 1 : 0;
