@@ -1,0 +1,69 @@
+// Everything the x86_64 64-bit boot protocol needs in guest memory, in one
+// call and in the right order: the kernel first (its header decides the
+// command-line limit and where the initramfs may go), then the command
+// line, the initramfs, the zero page that points at all three, and the
+// GDT, page tables and MP table the vCPUs start with. The vCPU registers
+// come from registers.ts; nothing here touches KVM.
+import type { GuestMemory } from '../../memory/guest-memory.js';
+import { buildBootParams } from './boot-params.js';
+import { maxCmdlineLength, writeCmdline } from './cmdline.js';
+import { e820Map, type E820Entry } from './e820.js';
+import { writeBootGdt } from './gdt.js';
+import { loadInitramfs } from './initramfs.js';
+import { loadKernelImage, type LoadedKernel } from './kernel-image.js';
+import { ZERO_PAGE_START, lowRamEnd } from './layout.js';
+import { writeMpTable } from './mptable.js';
+import { writeIdentityPageTables } from './page-tables.js';
+import { SYNTHETIC_INITRD_ADDR_MAX } from './setup-header.js';
+
+export interface BootMemoryInput {
+  /** The kernel file's bytes (ELF vmlinux or bzImage). */
+  readonly kernel: Uint8Array;
+  /** Shown in error messages, e.g. the kernel's path. */
+  readonly kernelName?: string;
+  readonly initramfs?: Uint8Array;
+  /** The final command line (see buildCmdline()). */
+  readonly cmdline: string;
+  /** Guest RAM size in bytes, as given to ramRegions(). */
+  readonly ramSize: number;
+  readonly cpuCount: number;
+}
+
+export interface BootMemory {
+  readonly kernel: LoadedKernel;
+  /** The vCPUs' initial rip (also kernel.entry). */
+  readonly entry: number;
+  /** Where rsi must point. */
+  readonly zeroPage: number;
+  readonly cmdline: { readonly address: number; readonly text: string };
+  readonly initramfs?: { readonly address: number; readonly size: number };
+  readonly e820: readonly E820Entry[];
+}
+
+export function writeBootMemory(memory: GuestMemory, input: BootMemoryInput): BootMemory {
+  const kernel = loadKernelImage(memory, input.kernel, input.kernelName);
+  const cmdlineAddress = writeCmdline(memory, input.cmdline, maxCmdlineLength(kernel.header));
+  const initramfs = input.initramfs && loadInitramfs(memory, input.initramfs, {
+    kernelEnd: kernel.kernelEnd,
+    initrdAddrMax: kernel.header?.initrdAddrMax ?? SYNTHETIC_INITRD_ADDR_MAX,
+    lowRamEnd: lowRamEnd(input.ramSize),
+  });
+  const e820 = e820Map(input.ramSize);
+  memory.write(ZERO_PAGE_START, buildBootParams({
+    setupHeader: kernel.setupHeader,
+    cmdlineAddress,
+    initramfs,
+    e820,
+  }));
+  writeBootGdt(memory);
+  writeIdentityPageTables(memory);
+  writeMpTable(memory, input.cpuCount);
+  return {
+    kernel,
+    entry: kernel.entry,
+    zeroPage: ZERO_PAGE_START,
+    cmdline: { address: cmdlineAddress, text: input.cmdline },
+    ...(initramfs ? { initramfs } : {}),
+    e820,
+  };
+}

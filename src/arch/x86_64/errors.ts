@@ -1,0 +1,23 @@
+// Errors raised while preparing an x86_64 guest to boot. Each says what was
+// wrong and, when the user can fix it, what to change.
+
+/** The kernel file cannot be booted: wrong format, corrupt, or does not fit in RAM. */
+export class KernelImageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KernelImageError';
+  }
+}
+
+/** The VM configuration cannot be laid out in guest memory (RAM size, cmdline, initramfs, CPUs). */
+export class BootConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BootConfigError';
+  }
+}
+
+/** Formats an address or size the way the kernel prints them: 0x-prefixed hex. */
+export function hex(value: number | bigint): string {
+  return `0x${value.toString(16)}`;
+}

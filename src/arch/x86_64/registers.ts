@@ -1,0 +1,105 @@
+// The vCPU state at the kernel's 64-bit entry point, as plain objects shaped
+// like KVM's structs (struct kvm_regs, kvm_sregs, kvm_fpu in linux/kvm.h);
+// the KVM layer encodes them. boot.rst, "64-bit Boot Protocol": 64-bit mode
+// with paging on, __BOOT_CS/__BOOT_DS loaded, interrupts off, rsi = zero page.
+import {
+  BOOT_GDT_SIZE, bootCodeSegment, bootDataSegment, bootTssSegment, type Segment,
+} from './gdt.js';
+import { BOOT_GDT_START, BOOT_IDT_START, BOOT_STACK_POINTER, ZERO_PAGE_START } from './layout.js';
+import { BOOT_CR3 } from './page-tables.js';
+
+export type { Segment } from './gdt.js';
+export { bootMsrs, type Msr } from './msrs.js';
+export { setLapicLocalInterrupts } from './lapic.js';
+
+/** struct kvm_regs. */
+export interface Registers {
+  rax: bigint; rbx: bigint; rcx: bigint; rdx: bigint;
+  rsi: bigint; rdi: bigint; rsp: bigint; rbp: bigint;
+  r8: bigint; r9: bigint; r10: bigint; r11: bigint;
+  r12: bigint; r13: bigint; r14: bigint; r15: bigint;
+  rip: bigint; rflags: bigint;
+}
+
+/** struct kvm_dtable (without padding). `limit` is the table size in bytes minus one. */
+export interface DescriptorTable {
+  base: bigint;
+  limit: number;
+}
+
+/**
+ * The parts of struct kvm_sregs tsvmm sets. Leave the others (apic_base,
+ * cr2, cr8, interrupt_bitmap) as KVM_GET_SREGS reports them.
+ */
+export interface SpecialRegisters {
+  cs: Segment; ds: Segment; es: Segment; fs: Segment; gs: Segment; ss: Segment;
+  tr: Segment; ldt: Segment;
+  gdt: DescriptorTable; idt: DescriptorTable;
+  cr0: bigint; cr3: bigint; cr4: bigint; efer: bigint;
+}
+
+/** The parts of struct kvm_fpu tsvmm sets; everything else zero. */
+export interface FpuState {
+  fcw: number;
+  mxcsr: number;
+}
+
+/** RFLAGS bit 1 is reserved and always 1; IF (bit 9) clear: the protocol wants interrupts disabled. */
+export const BOOT_RFLAGS = 0x2n;
+
+export const CR0_PE = 1n << 0n; // protected mode
+export const CR0_ET = 1n << 4n; // extension type: hard-wired to 1 since the 486; set so what we write is what the CPU reads back
+export const CR0_PG = 1n << 31n; // paging (long mode needs it)
+export const CR4_PAE = 1n << 5n; // long mode needs PAE-format page tables
+export const EFER_LME = 1n << 8n; // long mode enable
+export const EFER_LMA = 1n << 10n; // long mode active: set by hardware when PG turns on with LME; KVM_SET_SREGS takes it as given
+
+/**
+ * General registers at entry. rsp points at a small boot stack (the kernel
+ * sets its own, but a valid one costs nothing); rbp = 0 ends frame-pointer
+ * stack walks cleanly; rsi carries the zero page, as the protocol requires.
+ */
+export function bootRegisters(entry: number, zeroPage: number = ZERO_PAGE_START): Registers {
+  return {
+    rax: 0n, rbx: 0n, rcx: 0n, rdx: 0n,
+    rsi: BigInt(zeroPage), rdi: 0n, rsp: BigInt(BOOT_STACK_POINTER), rbp: 0n,
+    r8: 0n, r9: 0n, r10: 0n, r11: 0n, r12: 0n, r13: 0n, r14: 0n, r15: 0n,
+    rip: BigInt(entry), rflags: BOOT_RFLAGS,
+  };
+}
+
+/** An LDT register marked unusable (present = 0): nothing uses an LDT at boot. */
+function unusableLdt(): Segment {
+  return { base: 0n, limit: 0, selector: 0, type: 0, present: 0, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0 };
+}
+
+/**
+ * Long mode, directly: CR0.PE|PG, CR4.PAE, EFER.LME|LMA, CR3 = the identity
+ * map, segment registers loaded from the boot GDT (see gdt.ts). CR0.CD/NW
+ * are clear so caches are on.
+ */
+export function bootSpecialRegisters(): SpecialRegisters {
+  return {
+    cs: bootCodeSegment(),
+    ds: bootDataSegment(), es: bootDataSegment(), fs: bootDataSegment(),
+    gs: bootDataSegment(), ss: bootDataSegment(),
+    tr: bootTssSegment(),
+    ldt: unusableLdt(),
+    gdt: { base: BigInt(BOOT_GDT_START), limit: BOOT_GDT_SIZE - 1 },
+    idt: { base: BigInt(BOOT_IDT_START), limit: 0 },
+    cr0: CR0_PE | CR0_ET | CR0_PG,
+    cr3: BOOT_CR3,
+    cr4: CR4_PAE,
+    efer: EFER_LME | EFER_LMA,
+  };
+}
+
+/**
+ * x87 and SSE control words as after FNINIT / reset: all exceptions masked,
+ * 64-bit precision, round to nearest (fcw 0x37f; SDM vol. 1, 8.1.5) and the
+ * same for SSE (mxcsr 0x1f80; SDM vol. 1, 10.2.3). KVM's zeroed kvm_fpu
+ * would unmask every floating-point exception.
+ */
+export function bootFpu(): FpuState {
+  return { fcw: 0x37f, mxcsr: 0x1f80 };
+}
