@@ -1,0 +1,91 @@
+// The VM configuration: from the option strings of the command line (or a
+// library caller) to a checked VmConfig. The pieces live in config/:
+//   types.ts      VmConfig and friends, ConfigError, limits
+//   key-value.ts  Cloud Hypervisor style `key=value,key=value` lists
+//   values.ts     numbers, sizes (512M), on/off
+//   options.ts    one parser per option (syntax only)
+//   validate.ts   ranges, reserved values, conflicts, file checks
+//   files.ts      file-system checks and where the default guest lives
+import { existsSync } from 'node:fs';
+import { defaultGuestImages, packageRoot } from './config/files.js';
+import { parseCharMode, parseCpus, parseDisk, parseMemory, parseVsock } from './config/options.js';
+import { ConfigError, DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, type CharMode, type VmConfig } from './config/types.js';
+import { validateGuestImages, validateSettings } from './config/validate.js';
+
+export * from './config/types.js';
+export { validateVmConfig } from './config/validate.js';
+export { defaultGuestImages, packageRoot } from './config/files.js';
+export { formatSize } from './config/values.js';
+
+/** Each option as the user typed it; repeatable options are arrays (one entry per occurrence). */
+export interface VmOptionStrings {
+  kernel?: string;
+  initramfs?: string;
+  cmdline?: string;
+  cpus?: string;
+  memory?: string;
+  serial?: string;
+  console?: string;
+  disk?: string[];
+  vsock?: string[];
+}
+
+export interface ConfigContext {
+  /** Where guest-images/out/ is looked for when no --kernel is given (default: this package). */
+  packageRoot?: string;
+}
+
+/**
+ * Parses and validates the options. Defaults: 1 vCPU, 512M, serial on the
+ * terminal, no virtio-console, and the default guest from `npm run images`.
+ */
+export function configFromOptions(options: VmOptionStrings, context: ConfigContext = {}): VmConfig {
+  const vsocks = options.vsock ?? [];
+  if (vsocks.length > 1) {
+    throw new ConfigError(`--vsock: given ${vsocks.length} times; a VM has at most one vsock device`);
+  }
+  // Syntax first, in the order of the help text, then what the values mean;
+  // the guest images last, so that a typo is reported before a missing
+  // default guest.
+  const cpus = options.cpus === undefined ? { boot: DEFAULT_CPUS } : parseCpus(options.cpus);
+  const memory = options.memory === undefined ? { sizeBytes: DEFAULT_MEMORY_BYTES } : parseMemory(options.memory);
+  const serial: CharMode = options.serial === undefined ? { kind: 'tty' } : parseCharMode('--serial', options.serial);
+  const console: CharMode = options.console === undefined ? { kind: 'off' } : parseCharMode('--console', options.console);
+  const disks = (options.disk ?? []).map(parseDisk);
+  const vsock = vsocks[0] === undefined ? undefined : parseVsock(vsocks[0]);
+  const images = guestImages(options, context.packageRoot ?? packageRoot());
+  const config: VmConfig = { kernel: images.kernel, cmdline: options.cmdline ?? '', cpus, memory, serial, console, disks };
+  if (images.initramfs !== undefined) config.initramfs = images.initramfs;
+  if (vsock) config.vsock = vsock;
+  validateSettings(config);
+  for (const [what, path] of images.defaults) {
+    if (!existsSync(path)) {
+      throw new ConfigError(`no --kernel given and the default guest ${what} ${path} is missing: run "npm run images" to build it, or pass --kernel PATH`);
+    }
+  }
+  validateGuestImages(config);
+  return config;
+}
+
+interface GuestImages {
+  kernel: string;
+  initramfs?: string;
+  /** The paths that are defaults rather than the user's: [what, path]. */
+  defaults: [string, string][];
+}
+
+/**
+ * --kernel and --initramfs, or the default guest. With no --kernel, the
+ * default kernel is used, and the default initramfs too unless --initramfs
+ * names another; a --kernel of the user's own comes with no default initramfs.
+ */
+function guestImages(options: VmOptionStrings, root: string): GuestImages {
+  if (options.kernel !== undefined) {
+    return { kernel: options.kernel, initramfs: options.initramfs, defaults: [] };
+  }
+  const standard = defaultGuestImages(root);
+  if (options.initramfs !== undefined) {
+    return { kernel: standard.kernel, initramfs: options.initramfs, defaults: [['kernel', standard.kernel]] };
+  }
+  return { ...standard, defaults: [['kernel', standard.kernel], ['initramfs', standard.initramfs]] };
+}

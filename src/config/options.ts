@@ -1,0 +1,54 @@
+// One parser per command-line option: from the option's text to its typed
+// configuration. Only the syntax is checked here; what the values mean
+// (ranges, reserved CIDs, files) is checked in validate.ts, which library
+// callers that build a VmConfig themselves go through too.
+import { parseKeyValueList, requireKey } from './key-value.js';
+import { ConfigError, type CharMode, type DiskConfig, type VsockConfig } from './types.js';
+import { parseOnOff, parseSize, parseWholeNumber } from './values.js';
+
+/** `--cpus boot=N` (or `--cpus N`). */
+export function parseCpus(text: string): { boot: number } {
+  const values = parseKeyValueList('--cpus', text, { keys: ['boot'], shorthandKey: 'boot' });
+  return { boot: parseWholeNumber('--cpus', 'boot', requireKey('--cpus', values, 'boot', 'boot=2')) };
+}
+
+/** `--memory size=N[K|M|G]` (or `--memory N[K|M|G]`). */
+export function parseMemory(text: string): { sizeBytes: number } {
+  const values = parseKeyValueList('--memory', text, { keys: ['size'], shorthandKey: 'size' });
+  return { sizeBytes: parseSize('--memory', 'size', requireKey('--memory', values, 'size', 'size=512M')) };
+}
+
+/** `--serial` / `--console`: `tty`, `off`, `null` or `file=PATH`. */
+export function parseCharMode(option: string, text: string): CharMode {
+  if (text === 'tty' || text === 'off' || text === 'null') return { kind: text };
+  if (text.startsWith('file=')) {
+    const path = text.slice('file='.length);
+    if (path === '') throw new ConfigError(`${option}: file= needs a path`);
+    return { kind: 'file', path };
+  }
+  throw new ConfigError(`${option}: unknown mode "${text}" (valid: tty, off, null, file=PATH)`);
+}
+
+/** `--disk path=PATH[,readonly=on|off][,id=NAME]`. */
+export function parseDisk(text: string): DiskConfig {
+  const values = parseKeyValueList('--disk', text, { keys: ['path', 'readonly', 'id'] });
+  const disk: DiskConfig = {
+    path: requireKey('--disk', values, 'path', 'path=disk.img'),
+    readonly: parseOnOff('--disk', 'readonly', values.get('readonly') ?? 'off'),
+  };
+  const id = values.get('id');
+  if (id !== undefined) disk.id = id;
+  return disk;
+}
+
+/** `--vsock cid=N,socket=PATH`. */
+export function parseVsock(text: string): VsockConfig {
+  const values = parseKeyValueList('--vsock', text, { keys: ['cid', 'socket'] });
+  const example = 'cid=3,socket=/tmp/vm.vsock';
+  const cidText = requireKey('--vsock', values, 'cid', example);
+  const socket = requireKey('--vsock', values, 'socket', example);
+  // vsock tools write the wildcard CID as -1; accept the spelling so that
+  // validation can say why it is refused.
+  const cid = cidText === '-1' ? 0xffff_ffff : parseWholeNumber('--vsock', 'cid', cidText);
+  return { cid, socket };
+}
