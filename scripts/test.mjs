@@ -70,7 +70,8 @@ const e2eFile = join(resultsDir, 'e2e.json');
 if (e2eInSandbox) {
   step(`end-to-end tests inside the nested sandbox: this host's /dev/kvm is ${kvm === 'pvm' ? 'PVM, which cannot boot a stock Linux kernel' : 'missing'}`);
   const command = ['npx', ...vitestArgs(['e2e'], e2eFile)].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
-  exitCodes |= await runInSandbox(command, { cwd: root });
+  // Bounded, so that a hung sandbox fails the run long before CI's own limit.
+  exitCodes |= await runInSandbox(command, { cwd: root, timeoutSeconds: 45 * 60 });
 } else {
   step('end-to-end tests on this host\'s KVM');
   exitCodes |= await runHere(vitestArgs(['e2e'], e2eFile));

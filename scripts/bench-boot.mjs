@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// Boot benchmark: time from starting the VMM to the guest's /init running a
+// command (it prints a marker), and to the VMM's exit after the guest resets,
+// for tsvmm and for QEMU microvm with the same kernel, initramfs and command
+// line, in the same run (inside the sandbox when the host's KVM cannot boot
+// Linux). Prints medians and the tsvmm/QEMU ratio.
+//
+//   npm run bench:boot [-- --runs N]
+import { spawn } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatRow, median } from './lib/stats.mjs';
+import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const out = (name) => join(root, 'guest-images', 'out', name);
+const runsArg = process.argv.indexOf('--runs');
+const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
+const MARKER = 'tsvmm-bench-init-reached';
+
+function timeBoot(command, args) {
+  return new Promise((done, fail) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let initMs;
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      if (initMs === undefined && output.includes(MARKER)) initMs = Number(process.hrtime.bigint() - start) / 1e6;
+    });
+    child.stderr.on('data', (chunk) => { output += chunk; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      const exitMs = Number(process.hrtime.bigint() - start) / 1e6;
+      if (initMs === undefined) fail(new Error(`${command} never reached init (exit ${code}):\n${output.slice(-2000)}`));
+      else done({ initMs, exitMs });
+    });
+  });
+}
+
+const cmdline = `quiet -- echo ${MARKER}`;
+const vmms = {
+  tsvmm: () => timeBoot(process.execPath, [join(root, 'dist/cli.js'), '--kernel', out('vmlinux'),
+    '--initramfs', out('initramfs.cpio.gz'), '--memory', 'size=256M', '--cmdline', cmdline]),
+  'qemu microvm': () => timeBoot('qemu-system-x86_64', [
+    '-M', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=off', '-enable-kvm', '-cpu', 'host',
+    '-m', '256M', '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
+    '-kernel', out('vmlinux'), '-initrd', out('initramfs.cpio.gz'),
+    '-append', `console=ttyS0 reboot=t panic=-1 ${cmdline}`]),
+};
+
+async function measure() {
+  const results = {};
+  for (const name of Object.keys(vmms)) results[name] = [];
+  for (let i = 0; i < runs; i++) {
+    // Interleave the VMMs so that machine noise hits both alike.
+    for (const [name, boot] of Object.entries(vmms)) results[name].push(await boot());
+  }
+  console.log(`boot to init, ${runs} runs each, medians (same kernel, initramfs, 256 MiB, 1 vCPU):`);
+  const widths = [14, 16, 16];
+  console.log(formatRow(['vmm', 'to init (ms)', 'to exit (ms)'], widths));
+  const summary = {};
+  for (const [name, samples] of Object.entries(results)) {
+    summary[name] = { init: median(samples.map((s) => s.initMs)), exit: median(samples.map((s) => s.exitMs)) };
+    console.log(formatRow([name, summary[name].init.toFixed(0), summary[name].exit.toFixed(0)], widths));
+  }
+  const ratio = (key) => (summary.tsvmm[key] / summary['qemu microvm'][key]).toFixed(2);
+  console.log(formatRow(['tsvmm / qemu', ratio('init'), ratio('exit')], widths));
+}
+
+process.exitCode = await runWhereKvmWorks(import.meta.url, measure);

@@ -1,0 +1,12 @@
+// Small statistics for benchmarks: these machines are noisy (ARCHITECTURE.md),
+// so every benchmark reports medians over several runs and compares ratios
+// measured in the same run, never absolute numbers across runs.
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export function formatRow(columns, widths) {
+  return columns.map((c, i) => String(c).padEnd(widths[i] ?? 12)).join('  ');
+}
