@@ -1,0 +1,100 @@
+// The few libc functions a VMM needs, bound with koffi. Each binding is a
+// plain, non-variadic prototype: ioctl() is variadic in C, but koffi's
+// variadic calls re-parse the argument types on every call, which is far too
+// slow for KVM_RUN. So there are two ioctl bindings, one whose third argument
+// is an integer and one whose third argument is a pointer (a Buffer).
+//
+// The raw bindings return -1 and leave errno set, as C does; the exported
+// helpers below check the result and throw a SystemCallError naming the call.
+
+import koffi from 'koffi';
+import { SystemCallError, setErrnoDescriber } from './system-error.js';
+
+const lib = koffi.load('libc.so.6');
+
+/** Raw bindings. Pointers are plain numbers (user-space addresses fit in 47 bits). */
+export const libc = {
+  open: lib.func('open', 'int', ['str', 'int', 'int']),
+  close: lib.func('close', 'int', ['int']),
+  read: lib.func('read', 'intptr_t', ['int', 'void *', 'size_t']),
+  write: lib.func('write', 'intptr_t', ['int', 'void *', 'size_t']),
+  /** ioctl whose argument is an integer (or absent: pass 0). */
+  ioctlInt: lib.func('ioctl', 'int', ['int', 'ulong', 'ulong']),
+  /** ioctl whose argument points at a struct: pass a Buffer, the kernel reads/writes it in place. */
+  ioctlPtr: lib.func('ioctl', 'int', ['int', 'ulong', 'void *']),
+  /** Returns the mapping address, or -1 (MAP_FAILED). */
+  mmap: lib.func('mmap', 'intptr_t', ['intptr_t', 'size_t', 'int', 'int', 'int', 'int64_t']),
+  munmap: lib.func('munmap', 'int', ['intptr_t', 'size_t']),
+  eventfd: lib.func('eventfd', 'int', ['uint', 'int']),
+  epollCreate1: lib.func('epoll_create1', 'int', ['int']),
+  epollCtl: lib.func('epoll_ctl', 'int', ['int', 'int', 'int', 'void *']),
+  epollWait: lib.func('epoll_wait', 'int', ['int', 'void *', 'int', 'int']),
+  getpid: lib.func('getpid', 'int', []),
+  gettid: lib.func('gettid', 'int', []),
+  tgkill: lib.func('tgkill', 'int', ['int', 'int', 'int']),
+  strerror: lib.func('strerror', 'str', ['int']),
+};
+
+setErrnoDescriber((errno) => libc.strerror(errno) ?? '');
+
+/** errno of the last FFI call made on this thread. */
+export function lastErrno(): number {
+  return koffi.errno();
+}
+
+export const O_RDWR = 0o2;
+export const O_CLOEXEC = 0o2000000;
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const MAP_SHARED = 0x01;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_NORESERVE = 0x4000;
+export const EFD_NONBLOCK = 0o4000;
+export const EFD_CLOEXEC = 0o2000000;
+export const EPOLL_CLOEXEC = 0o2000000;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLLIN = 0x1;
+
+/** Throws SystemCallError(`call`, errno) when `result` is negative; returns it otherwise. */
+export function check(call: string, result: number): number {
+  if (result < 0) throw new SystemCallError(call, koffi.errno());
+  return result;
+}
+
+export function openFile(path: string, flags: number): number {
+  return check(`open ${path}`, libc.open(path, flags, 0));
+}
+
+export function closeFd(fd: number): void {
+  check('close', libc.close(fd));
+}
+
+/** ioctl with an integer argument; `name` (e.g. "KVM_CREATE_VM") goes into the error message. */
+export function ioctlInt(fd: number, request: number, arg: number, name: string): number {
+  return check(name, libc.ioctlInt(fd, request, arg));
+}
+
+/** ioctl with a pointer argument: `buffer` is read and/or written by the kernel in place. */
+export function ioctlPtr(fd: number, request: number, buffer: Uint8Array, name: string): number {
+  return check(name, libc.ioctlPtr(fd, request, buffer));
+}
+
+/** mmap(NULL, length, prot, flags, fd, 0); returns the host address. */
+export function mapMemory(length: number, prot: number, flags: number, fd = -1): number {
+  const address = libc.mmap(0, length, prot, flags, fd, 0);
+  if (address === -1) throw new SystemCallError('mmap', koffi.errno(), `${length} bytes`);
+  return address;
+}
+
+export function unmapMemory(address: number, length: number): void {
+  check('munmap', libc.munmap(address, length));
+}
+
+/**
+ * A live view of `length` bytes of host memory at `address` (no copy).
+ * The view dangles once the memory is unmapped: drop it first.
+ */
+export function viewMemory(address: number, length: number): Uint8Array {
+  return new Uint8Array(koffi.view(address, length));
+}

@@ -1,0 +1,140 @@
+// The body of a vCPU thread (a worker_thread): call KVM_RUN, look at why it
+// returned, deal with it, repeat.
+//
+//   port/MMIO write  -> post it to the main thread's write ring, run on
+//   port/MMIO read   -> answer from shared bytes if the port is "worker
+//                       answered", else ask the main thread and wait
+//   signal / stop    -> KVM_RUN returns EINTR; leave when stop was requested
+//   anything else    -> report it (halt, triple fault, ...) and leave
+//
+// The vCPU fd was opened by the main thread (fds are process-wide); this
+// thread maps its own view of kvm_run and unmaps it when it leaves. It owns
+// nothing else: the main thread closes the fd.
+
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { ExitReason, KVM_EXIT_IO_OUT } from '../kvm/exit-reasons.js';
+import { KVM } from '../kvm/ioctls.js';
+import {
+  MAP_SHARED, PROT_READ, PROT_WRITE, lastErrno, libc, mapMemory, unmapMemory, viewMemory,
+} from '../kvm/libc.js';
+import { KvmRun } from '../kvm/structs/kvm-run.js';
+import { REGS_SIZE, regsOffset } from '../kvm/structs/registers.js';
+import { Errno, SystemCallError } from '../kvm/system-error.js';
+import { Ctl, Space, VcpuChannel } from './channel.js';
+import { requestRead } from './read-mailbox.js';
+import { VcpuExit, describeExit, errorExit } from './vcpu-exit.js';
+import { postWrite } from './write-ring.js';
+
+/** What the main thread hands the worker (structured-cloned; SharedArrayBuffers are shared). */
+export interface VcpuWorkerData {
+  vcpuId: number;
+  vcpuFd: number;
+  mmapSize: number;
+  channel: SharedArrayBuffer;
+  /** Bytes the devices keep up to date for worker-answered port reads. */
+  sharedBytes?: SharedArrayBuffer;
+  /** Port reads (1 byte wide) answered from sharedBytes[sharedByteIndex]. */
+  sharedPortValues: readonly { port: number; sharedByteIndex: number }[];
+}
+
+/** The one message a worker sends: its final exit, unless it was simply stopped. */
+export interface VcpuWorkerMessage {
+  type: 'exit';
+  exit: VcpuExit;
+}
+
+function runVcpu(data: VcpuWorkerData): VcpuExit | undefined {
+  const channel = new VcpuChannel(data.channel);
+  const shared = data.sharedBytes ? new Uint8Array(data.sharedBytes) : undefined;
+  const sharedPorts = new Map(data.sharedPortValues.map((p) => [p.port, p.sharedByteIndex]));
+  const fd = data.vcpuFd;
+
+  // Publish our thread id first, so that stop() can signal us from now on.
+  Atomics.store(channel.control, Ctl.THREAD_ID, libc.gettid());
+
+  const runAddress = mapMemory(data.mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+  const run = new KvmRun(viewMemory(runAddress, data.mmapSize));
+  try {
+    for (;;) {
+      if (channel.stopRequested) return undefined;
+      if (libc.ioctlInt(fd, KVM.RUN, 0) < 0) {
+        const errno = lastErrno();
+        if (errno === Errno.EINTR || errno === Errno.EAGAIN) continue; // kicked: the loop top checks stop
+        return errorExit(data.vcpuId, new SystemCallError('KVM_RUN', errno).message);
+      }
+      const reason = run.exitReason;
+      if (reason === ExitReason.IO) {
+        if (!handleIo(run, channel, shared, sharedPorts)) return undefined;
+      } else if (reason === ExitReason.MMIO) {
+        if (!handleMmio(run, channel)) return undefined;
+      } else if (reason !== ExitReason.INTR) {
+        return fatalExit(data.vcpuId, fd, run, reason);
+      }
+    }
+  } finally {
+    unmapMemory(runAddress, data.mmapSize);
+  }
+}
+
+/** Returns false when stop was requested while waiting for the main thread. */
+function handleIo(
+  run: KvmRun, channel: VcpuChannel, shared: Uint8Array | undefined, sharedPorts: Map<number, number>,
+): boolean {
+  const port = run.ioPort;
+  const size = run.ioSize;
+  const count = run.ioCount;
+  const data = run.ioData();
+  if (run.ioDirection === KVM_EXIT_IO_OUT) {
+    // `rep outs` delivers `count` accesses at once: post each as its own write.
+    for (let i = 0; i < count; i++) {
+      if (!postWrite(channel, Space.PIO, port, data.subarray(i * size, (i + 1) * size))) return false;
+    }
+    return true;
+  }
+  const sharedIndex = sharedPorts.get(port);
+  if (sharedIndex !== undefined && shared !== undefined && size === 1) {
+    // Fast path: no round trip to the main thread.
+    for (let i = 0; i < count; i++) data[i] = Atomics.load(shared, sharedIndex);
+    return true;
+  }
+  return requestRead(channel, Space.PIO, port, size, count, data);
+}
+
+function handleMmio(run: KvmRun, channel: VcpuChannel): boolean {
+  const address = Number(run.mmioAddress);
+  const data = run.mmioData();
+  if (run.mmioIsWrite) return postWrite(channel, Space.MMIO, address, data);
+  return requestRead(channel, Space.MMIO, address, data.byteLength, 1, data);
+}
+
+function fatalExit(vcpuId: number, fd: number, run: KvmRun, reason: number): VcpuExit {
+  const details: Parameters<typeof describeExit>[3] = {};
+  if (reason === ExitReason.INTERNAL_ERROR) {
+    details.suberror = run.internalSuberror;
+    details.data = run.internalData();
+  } else if (reason === ExitReason.SYSTEM_EVENT) {
+    details.systemEventType = run.systemEventType;
+    details.data = run.systemEventData();
+  } else if (reason === ExitReason.FAIL_ENTRY) {
+    details.data = [run.failEntryReason];
+  }
+  return describeExit(vcpuId, reason, readRip(fd), details);
+}
+
+function readRip(fd: number): bigint | undefined {
+  const regs = new Uint8Array(REGS_SIZE);
+  if (libc.ioctlPtr(fd, KVM.GET_REGS, regs) < 0) return undefined;
+  return new DataView(regs.buffer).getBigUint64(regsOffset('rip'), true);
+}
+
+// This module is a worker's entry point; imported anywhere else it does nothing.
+if (!isMainThread && parentPort) {
+  const input = workerData as VcpuWorkerData;
+  let exit: VcpuExit | undefined;
+  try {
+    exit = runVcpu(input);
+  } catch (error) {
+    exit = errorExit(input.vcpuId, `vCPU ${input.vcpuId} thread failed: ${(error as Error).message}`);
+  }
+  if (exit) parentPort.postMessage({ type: 'exit', exit } satisfies VcpuWorkerMessage);
+}
