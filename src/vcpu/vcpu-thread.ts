@@ -154,8 +154,14 @@ export class VcpuThread {
   /** Applies posted writes, then answers the pending read (which must see those writes). */
   private service(): void {
     try {
-      drainWrites(this.channel, (space, address, data) => this.write(space, address, data));
+      // Look for a read BEFORE draining: the worker posts its writes, then
+      // the read, then waits. So once a read is seen, every write that
+      // precedes it is already in the ring and the drain below applies it.
+      // (Draining first raced: a write and a read posted between the drain
+      // and this check made the read miss the write, e.g. Linux selecting a
+      // virtqueue and reading QueueReady of the previously selected one.)
       const read = pendingRead(this.channel);
+      drainWrites(this.channel, (space, address, data) => this.write(space, address, data));
       // After stop() nobody waits for the answer: do not touch the device.
       if (read && !this.channel.stopRequested) {
         answerRead(this.channel, read, (data) => this.read(read.space, read.address, data));
