@@ -107,6 +107,14 @@ export class MmioTransport implements BusDevice {
   private queueSel = 0;
   private queues: QueueSetup[] = [];
   private interruptStatus = 0;
+  /**
+   * Causes raised since the driver last read InterruptStatus. Guest writes
+   * reach devices posted (src/vcpu/write-ring.ts): an InterruptACK can be
+   * applied after the device raised the same cause again, and clearing it
+   * then would lose that interrupt (the driver's handler would read 0). An
+   * ACK only clears what the driver could have seen in its last read.
+   */
+  private raisedSinceStatusRead = 0;
   private configGeneration = 0;
   /** The context handed to the device at DRIVER_OK; a reset makes it inert. */
   private context: (DeviceContext & { live: boolean }) | undefined;
@@ -178,7 +186,9 @@ export class MmioTransport implements BusDevice {
         return this.deviceFeaturesSel > 1 ? 0 : Number((this.offeredFeatures >> BigInt(32 * this.deviceFeaturesSel)) & 0xffff_ffffn);
       case MmioRegister.QueueNumMax: return this.device.queueMaxSizes[this.queueSel] ?? 0;
       case MmioRegister.QueueReady: return setup?.ready ? 1 : 0;
-      case MmioRegister.InterruptStatus: return this.interruptStatus;
+      case MmioRegister.InterruptStatus:
+        this.raisedSinceStatusRead = 0;
+        return this.interruptStatus;
       case MmioRegister.Status: return this.status;
       // No shared memory regions: a length of all ones means "no such region".
       case MmioRegister.ShmLenLow: case MmioRegister.ShmLenHigh:
@@ -198,7 +208,7 @@ export class MmioTransport implements BusDevice {
       case MmioRegister.QueueSel: this.queueSel = value; return;
       case MmioRegister.QueueReady: return this.writeQueueReady(value);
       case MmioRegister.QueueNotify: return this.notifyQueue(value);
-      case MmioRegister.InterruptAck: this.interruptStatus &= ~value; return;
+      case MmioRegister.InterruptAck: this.interruptStatus &= ~(value & ~this.raisedSinceStatusRead); return;
       case MmioRegister.Status: return this.writeStatus(value);
       case MmioRegister.ShmSel: return;
     }
@@ -341,6 +351,7 @@ export class MmioTransport implements BusDevice {
     this.driverFeatures = 0n;
     this.queueSel = 0;
     this.interruptStatus = 0;
+    this.raisedSinceStatusRead = 0;
     this.queues = this.device.queueMaxSizes.map((max) => ({
       size: max, ready: false, desc: [0, 0], driver: [0, 0], device: [0, 0], queue: undefined,
     }));
@@ -356,6 +367,7 @@ export class MmioTransport implements BusDevice {
 
   private raiseInterrupt(cause: number): void {
     this.interruptStatus |= cause;
+    this.raisedSinceStatusRead |= cause;
     this.interrupt.trigger();
   }
 

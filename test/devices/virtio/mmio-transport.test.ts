@@ -108,6 +108,26 @@ describe('virtio-mmio status state machine', () => {
     expect(driver.status).toBe(Acknowledge | Driver);
   });
 
+  it('a late InterruptACK does not clear an interrupt raised after the driver read InterruptStatus', () => {
+    // Guest writes are posted: the ACK a driver wrote right after reading
+    // the status can reach the transport after the device raised again.
+    const { driver } = uninitialized();
+    driver.initialize();
+    driver.queue(0).addBuffer([{ writable: 4 }]);
+    driver.queue(0).kick();
+    expect(driver.readRegister(MmioRegister.InterruptStatus)).toBe(MmioInterrupt.UsedBuffer);
+    driver.queue(0).takeUsed(); // the handler consumes it, so the next one interrupts again
+    const interruptsBefore = driver.interrupts.count;
+    driver.queue(0).addBuffer([{ writable: 4 }]);
+    driver.queue(0).kick(); // the device raises again before the ACK lands
+    expect(driver.interrupts.count).toBe(interruptsBefore + 1);
+    driver.writeRegister(MmioRegister.InterruptAck, MmioInterrupt.UsedBuffer);
+    expect(driver.readRegister(MmioRegister.InterruptStatus)).toBe(MmioInterrupt.UsedBuffer);
+    // An ACK after a read that saw everything clears it.
+    driver.writeRegister(MmioRegister.InterruptAck, MmioInterrupt.UsedBuffer);
+    expect(driver.readRegister(MmioRegister.InterruptStatus)).toBe(0);
+  });
+
   it('writing 0 resets the device and the transport', () => {
     const { device, driver } = uninitialized();
     driver.initialize();
