@@ -1,0 +1,453 @@
+// One vsock stream between a guest socket and a host Unix socket: its state
+// machine (virtio 1.x spec 5.10.6.4-5.10.6.6), credit accounting in both
+// directions, and the bridge to the Node socket. The muxer routes packets here
+// and asks for packets to put in rx buffers; this file never touches queues.
+//
+//   host-initiated:  requesting --RESPONSE--> established
+//   guest-initiated: connecting --host connect ok--> established (RESPONSE queued)
+//   established --host side finished last--> closing (SHUTDOWN both sent, linger for RST)
+//   any --RST / both directions shut / error / timeout--> closed
+import type net from 'node:net';
+import { ByteQueue } from './byte-queue.js';
+import { ScatterWriter, payloadPool } from './copy.js';
+import type { PendingConnect } from './unix-backend.js';
+import { ReceiveCredit, SendCredit } from './credit.js';
+import {
+  HEADER_SIZE, HOST_CID, Op, type PacketHeader, SHUTDOWN_BOTH, SHUTDOWN_RCV, SHUTDOWN_SEND,
+  VSOCK_TYPE_STREAM, encodeHeader,
+} from './packet.js';
+
+export interface ConnectionTimeouts {
+  /** Host-initiated: how long the guest has to answer our REQUEST. */
+  readonly requestMs: number;
+  /** After we sent SHUTDOWN both: how long we wait for the guest's RST. Also bounds a final flush to the host. */
+  readonly lingerMs: number;
+}
+
+/** What a connection needs from its muxer. */
+export interface ConnectionOwner {
+  /** The connection has a packet for the guest: schedule an rx pass. */
+  wantsRx(connection: Connection): void;
+  /** The connection is over; with `sendRst` the owner tells the guest with an RST. */
+  closed(connection: Connection, sendRst: boolean): void;
+  /** The connection corked its socket for this tx pass: call uncork() when the pass ends. */
+  corked(connection: Connection): void;
+}
+
+/** Where a guest packet's payload comes from (a tx DescriptorChain). */
+export interface PacketSource {
+  /** Live views of guest memory holding readable bytes [offset, offset + length). */
+  readableViews(offset: number, length: number): Uint8Array[];
+}
+
+/** Where a packet for the guest goes (an rx DescriptorChain). */
+export interface PacketSink {
+  readonly writableLength: number;
+  write(offset: number, source: Uint8Array): number;
+  /** Live views of guest memory for writable bytes [offset, offset + length). */
+  writableViews(offset: number, length: number): Uint8Array[];
+}
+
+export type ConnectionState = 'requesting' | 'connecting' | 'established' | 'closing' | 'closed';
+
+export interface ConnectionParams {
+  readonly owner: ConnectionOwner;
+  readonly guestCid: number;
+  readonly hostPort: number;
+  readonly guestPort: number;
+  /** Our receive buffer (buf_alloc) and the most host data we hold for the guest. */
+  readonly bufferSize: number;
+  readonly timeouts: ConnectionTimeouts;
+}
+
+export class Connection {
+  readonly hostPort: number;
+  readonly guestPort: number;
+  readonly hostInitiated: boolean;
+  private stateValue: ConnectionState;
+  private readonly owner: ConnectionOwner;
+  private readonly guestCid: number;
+  private readonly timeouts: ConnectionTimeouts;
+  private readonly maxPending: number;
+  private socket: net.Socket | null = null;
+  private connectAttempt: PendingConnect | null = null;
+  private timer: NodeJS.Timeout | undefined;
+
+  private readonly receiveCredit: ReceiveCredit;
+  private readonly sendCredit = new SendCredit();
+  /** Host bytes waiting for guest rx buffers or credit. */
+  private readonly pending = new ByteQueue();
+  private reading = false;
+  private writesCorked = false;
+  private hostEnded = false;
+  /** SHUTDOWN flags the guest sent (ORed: promises cannot be taken back). */
+  private guestShut = 0;
+  /** SHUTDOWN flags we told the guest. */
+  private shutSent = 0;
+
+  // Control packets owed to the guest, in the order fillRx sends them.
+  private requestOwed = false;
+  private responseOwed = false;
+  private shutdownOwed = 0;
+  private creditUpdateOwed = false;
+  private creditRequested = false;
+
+  private static readonly header = new Uint8Array(HEADER_SIZE);
+
+  private constructor(params: ConnectionParams, state: ConnectionState, hostInitiated: boolean) {
+    this.owner = params.owner;
+    this.guestCid = params.guestCid;
+    this.hostPort = params.hostPort;
+    this.guestPort = params.guestPort;
+    this.timeouts = params.timeouts;
+    this.maxPending = params.bufferSize;
+    this.receiveCredit = new ReceiveCredit(params.bufferSize);
+    this.stateValue = state;
+    this.hostInitiated = hostInitiated;
+  }
+
+  /**
+   * A host program sent "CONNECT <guestPort>": a REQUEST for the guest is
+   * owed (hasRxWork() is true). `initial` is what the program wrote after its
+   * CONNECT line.
+   */
+  static fromHost(params: ConnectionParams, socket: net.Socket, initial: Buffer): Connection {
+    const c = new Connection(params, 'requesting', true);
+    c.attach(socket);
+    c.pending.push(initial);
+    c.requestOwed = true;
+    c.startTimer(params.timeouts.requestMs, () => c.terminate({ rst: true, flush: false }));
+    return c;
+  }
+
+  /**
+   * The guest sent a REQUEST. The caller starts connecting to the host
+   * listener and reports the outcome with hostConnected() or hostConnectFailed().
+   */
+  static fromGuest(params: ConnectionParams, request: PacketHeader): Connection {
+    const c = new Connection(params, 'connecting', false);
+    c.sendCredit.update(request.bufAlloc, request.fwdCnt);
+    return c;
+  }
+
+  /** Lets an RST from the guest abandon the connect attempt. */
+  set pendingConnect(pending: PendingConnect) {
+    this.connectAttempt = pending;
+  }
+
+  get state(): ConnectionState {
+    return this.stateValue;
+  }
+
+  hostConnected(socket: net.Socket): void {
+    if (this.stateValue !== 'connecting') {
+      socket.destroy();
+      return;
+    }
+    this.connectAttempt = null;
+    this.attach(socket);
+    this.stateValue = 'established';
+    this.responseOwed = true;
+    this.updateReading();
+    this.owner.wantsRx(this);
+  }
+
+  hostConnectFailed(): void {
+    if (this.stateValue === 'connecting') this.terminate({ rst: true, flush: false });
+  }
+
+  /** Drops the connection without telling anyone (device reset, VM exit). */
+  abort(): void {
+    if (this.stateValue === 'closed') return;
+    this.stateValue = 'closed';
+    clearTimeout(this.timer);
+    this.pending.clear();
+    this.connectAttempt?.cancel();
+    this.socket?.destroy();
+  }
+
+  // ---- guest -> host --------------------------------------------------
+
+  /** A packet from the guest for this connection. RW payload is read from `source` after the header. */
+  onGuestPacket(header: PacketHeader, source: PacketSource): void {
+    if (this.stateValue === 'closed') return;
+    // Every packet carries the guest's current credit (spec 5.10.6.3).
+    this.sendCredit.update(header.bufAlloc, header.fwdCnt);
+    if (header.op === Op.Rst) {
+      this.terminate({ rst: false, flush: (this.guestShut & SHUTDOWN_SEND) !== 0 });
+      return;
+    }
+    switch (this.stateValue) {
+      case 'requesting':
+        if (header.op === Op.Response) this.guestAccepted();
+        else this.protocolError();
+        return;
+      case 'connecting':
+        this.protocolError();
+        return;
+      case 'closing':
+        return; // Only the guest's RST matters now.
+      case 'established':
+        break;
+    }
+    switch (header.op) {
+      case Op.Rw:
+        this.guestData(header.len, source);
+        break;
+      case Op.CreditUpdate:
+        break; // The credit itself was taken above.
+      case Op.CreditRequest:
+        this.creditUpdateOwed = true;
+        break;
+      case Op.Shutdown:
+        this.guestShutdown(header.flags & SHUTDOWN_BOTH);
+        break;
+      default:
+        this.protocolError();
+        return;
+    }
+    if (this.stateValue !== 'established') return;
+    if (this.sendCredit.available > 0) this.creditRequested = false;
+    this.updateReading();
+    if (this.hasRxWork()) this.owner.wantsRx(this);
+  }
+
+  /** The guest broke the protocol on this connection: reset it (RST to the guest, host socket destroyed). */
+  protocolError(): void {
+    this.terminate({ rst: true, flush: false });
+  }
+
+  private guestAccepted(): void {
+    clearTimeout(this.timer);
+    this.stateValue = 'established';
+    // The host program learns its port, then the stream starts (Firecracker's contract).
+    this.socket?.write(`OK ${this.hostPort}\n`);
+    this.updateReading();
+    this.finishHostToGuestIfDrained();
+    if (this.hasRxWork()) this.owner.wantsRx(this);
+  }
+
+  private guestData(len: number, source: PacketSource): void {
+    if (len === 0) return;
+    if ((this.guestShut & SHUTDOWN_SEND) !== 0 || !this.receiveCredit.receive(len)) {
+      // Data after SHUTDOWN SEND, or more than the credit we gave: reset, as Firecracker does.
+      this.protocolError();
+      return;
+    }
+    // One copy out of guest memory: the guest may reuse its buffer as soon as
+    // we mark it used, long before the socket write completes.
+    const data = payloadPool.gather(source.readableViews(HEADER_SIZE, len), len);
+    if (!this.writesCorked) {
+      // Packets of one tx pass leave in one writev() (the muxer uncorks at the end of the pass).
+      this.writesCorked = true;
+      this.socket!.cork();
+      this.owner.corked(this);
+    }
+    this.socket!.write(data, (error) => {
+      if (!error) payloadPool.release(data);
+      if (error || this.stateValue === 'closed') return;
+      this.receiveCredit.forwarded(len);
+      if (this.receiveCredit.updateNeeded && !this.creditUpdateOwed) {
+        this.creditUpdateOwed = true;
+        this.owner.wantsRx(this);
+      }
+    });
+  }
+
+  /** Ends the batch guestData started: the socket sends what this tx pass gave it. */
+  uncork(): void {
+    if (!this.writesCorked) return;
+    this.writesCorked = false;
+    this.socket?.uncork();
+  }
+
+  private guestShutdown(flags: number): void {
+    const added = flags & ~this.guestShut;
+    this.guestShut |= flags;
+    if ((added & SHUTDOWN_RCV) !== 0) {
+      // The guest will not read again: drop what we hold and drain the host side into the void.
+      this.pending.clear();
+      this.shutdownOwed &= ~SHUTDOWN_SEND;
+    }
+    if ((added & SHUTDOWN_SEND) !== 0 && !this.socket!.destroyed) this.socket!.end();
+    const hostToGuestDone = (this.shutSent & SHUTDOWN_SEND) !== 0 || (this.guestShut & SHUTDOWN_RCV) !== 0;
+    if ((this.guestShut & SHUTDOWN_SEND) !== 0 && hostToGuestDone) {
+      // Both directions are shut: a full close, answered with RST (what Linux does too).
+      this.terminate({ rst: true, flush: true });
+    }
+  }
+
+  // ---- host -> guest --------------------------------------------------
+
+  private attach(socket: net.Socket): void {
+    this.socket = socket;
+    socket.pause();
+    this.reading = false;
+    socket.on('data', (chunk: Buffer) => this.hostData(chunk));
+    socket.on('end', () => this.hostEnd());
+    socket.on('error', () => this.terminate({ rst: true, flush: false }));
+    socket.on('close', () => {
+      // With half-open sockets a clean 'close' follows the host's end and
+      // ours: what we still hold for the guest goes out first. Without the
+      // host's end it is an abort.
+      if (!this.hostEnded) this.terminate({ rst: true, flush: false });
+    });
+  }
+
+  private hostData(chunk: Buffer): void {
+    // Nobody will read it: after our SHUTDOWN, after the end, or after the guest's SHUTDOWN RCV.
+    if (this.stateValue === 'closing' || this.stateValue === 'closed' || (this.guestShut & SHUTDOWN_RCV) !== 0) return;
+    this.pending.push(chunk);
+    this.updateReading();
+    this.owner.wantsRx(this);
+  }
+
+  private hostEnd(): void {
+    this.hostEnded = true;
+    this.updateReading();
+    this.finishHostToGuestIfDrained();
+  }
+
+  /** Once the host ended and the guest has every byte, tell it: SHUTDOWN SEND (both if the guest finished first). */
+  private finishHostToGuestIfDrained(): void {
+    if (!this.hostEnded || this.pending.length > 0 || this.shutSent !== 0 || this.shutdownOwed !== 0) return;
+    if (this.stateValue !== 'established') return;
+    if ((this.guestShut & SHUTDOWN_RCV) !== 0) return; // It does not care any more.
+    this.shutdownOwed = (this.guestShut & SHUTDOWN_SEND) !== 0 ? SHUTDOWN_BOTH : SHUTDOWN_SEND;
+    this.owner.wantsRx(this);
+  }
+
+  /**
+   * Reads the host socket only while the guest has credit for what we hold
+   * and our own buffer is not full; otherwise pauses it, so a slow guest
+   * reader slows the host writer instead of growing our memory.
+   */
+  private updateReading(): void {
+    const socket = this.socket;
+    if (socket === null) return;
+    let want = this.stateValue === 'established' && !this.hostEnded;
+    if (want && (this.guestShut & SHUTDOWN_RCV) === 0) {
+      want = this.pending.length < Math.min(this.sendCredit.available, this.maxPending);
+    }
+    if (want === this.reading) return;
+    this.reading = want;
+    if (want) socket.resume();
+    else socket.pause();
+  }
+
+  // ---- packets for the guest ------------------------------------------
+
+  /** True when fillRx has something to send. */
+  hasRxWork(): boolean {
+    if (this.stateValue === 'closed') return false;
+    return this.requestOwed || this.responseOwed || this.shutdownOwed !== 0 ||
+      this.creditUpdateOwed || this.receiveCredit.updateNeeded ||
+      (this.stateValue === 'established' && this.pending.length > 0 &&
+        (this.sendCredit.available > 0 || !this.creditRequested));
+  }
+
+  /** Writes the next packet for the guest into `sink`; returns its length (0: nothing to send). */
+  fillRx(sink: PacketSink): number {
+    if (this.stateValue === 'closed') return 0;
+    if (this.requestOwed) {
+      this.requestOwed = false;
+      return this.writeHeader(sink, Op.Request);
+    }
+    if (this.responseOwed) {
+      this.responseOwed = false;
+      return this.writeHeader(sink, Op.Response);
+    }
+    if (this.stateValue === 'established' && this.pending.length > 0) {
+      const credit = this.sendCredit.available;
+      const room = sink.writableLength - HEADER_SIZE;
+      if (credit > 0 && room > 0) return this.writeData(sink, Math.min(credit, room, this.pending.length));
+      if (credit === 0 && !this.creditRequested) {
+        // Out of guest credit with data waiting: ask (spec 5.10.6.3).
+        this.creditRequested = true;
+        return this.writeHeader(sink, Op.CreditRequest);
+      }
+    }
+    if (this.shutdownOwed !== 0) {
+      const flags = this.shutdownOwed;
+      this.shutdownOwed = 0;
+      this.shutSent |= flags;
+      if (flags === SHUTDOWN_BOTH) this.startLinger();
+      return this.writeHeader(sink, Op.Shutdown, 0, flags);
+    }
+    if (this.creditUpdateOwed || this.receiveCredit.updateNeeded) {
+      return this.writeHeader(sink, Op.CreditUpdate);
+    }
+    return 0;
+  }
+
+  /** The RST the muxer sends for this connection after it closed. */
+  rstHeader(): PacketHeader {
+    return this.header(Op.Rst, 0, 0);
+  }
+
+  private writeData(sink: PacketSink, len: number): number {
+    this.writeHeader(sink, Op.Rw, len);
+    const writer = new ScatterWriter(sink.writableViews(HEADER_SIZE, len));
+    this.pending.take(len, (piece) => writer.write(piece));
+    this.sendCredit.sent(len);
+    this.updateReading();
+    this.finishHostToGuestIfDrained();
+    return HEADER_SIZE + len;
+  }
+
+  private writeHeader(sink: PacketSink, op: number, len = 0, flags = 0): number {
+    encodeHeader(this.header(op, len, flags), Connection.header);
+    sink.write(0, Connection.header);
+    // The header carried our fwd_cnt: the guest is now up to date.
+    this.receiveCredit.announced();
+    this.creditUpdateOwed = false;
+    return HEADER_SIZE;
+  }
+
+  private header(op: number, len: number, flags: number): PacketHeader {
+    return {
+      srcCid: HOST_CID, dstCid: this.guestCid, srcPort: this.hostPort, dstPort: this.guestPort,
+      len, type: VSOCK_TYPE_STREAM, op, flags,
+      bufAlloc: this.receiveCredit.bufAlloc, fwdCnt: this.receiveCredit.fwdCnt,
+    };
+  }
+
+  // ---- ending -----------------------------------------------------------
+
+  /** We told the guest both directions are done: give it lingerMs to answer RST, then send one. */
+  private startLinger(): void {
+    this.stateValue = 'closing';
+    this.pending.clear();
+    this.startTimer(this.timeouts.lingerMs, () => this.terminate({ rst: true, flush: true }));
+  }
+
+  /**
+   * Ends the connection at once. `flush` lets the host socket send what it
+   * still holds (a graceful end(), bounded by lingerMs); otherwise it is destroyed.
+   */
+  private terminate(options: { rst: boolean; flush: boolean }): void {
+    if (this.stateValue === 'closed') return;
+    this.stateValue = 'closed';
+    clearTimeout(this.timer);
+    this.pending.clear();
+    this.connectAttempt?.cancel();
+    const socket = this.socket;
+    if (socket !== null) {
+      if (options.flush && !socket.destroyed) {
+        socket.end();
+        const guard = setTimeout(() => socket.destroy(), this.timeouts.lingerMs);
+        guard.unref();
+        socket.once('close', () => clearTimeout(guard));
+      } else {
+        socket.destroy();
+      }
+    }
+    this.owner.closed(this, options.rst);
+  }
+
+  private startTimer(ms: number, onTimeout: () => void): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(onTimeout, ms);
+    this.timer.unref();
+  }
+}

@@ -1,0 +1,174 @@
+// Throughput and latency through the vsock device path, driven by the
+// simulated guest (no KVM): host Unix socket <-> device <-> virtqueues in a
+// GuestMemory. The simulated guest runs on the same thread as the device, and
+// recycles its buffers without touching their bytes, so what is measured is
+// mostly the device, Node's sockets and the kernel. For benchmark scripts:
+//
+//   const gbps = await measureHostToGuest({ totalBytes: 512 << 20 });
+import { Op, HEADER_SIZE, encodeHeader } from '../../src/devices/virtio/vsock/packet.js';
+import { GuestStream, HostListener, VsockTestGuest, hostConnect, waitFor } from './vsock-guest.js';
+
+const immediate = () => new Promise((resolve) => setImmediate(resolve));
+
+export interface ThroughputOptions {
+  totalBytes?: number;
+  /** Host write size (host -> guest) or guest packet size (guest -> host), default 64 KiB. */
+  chunkSize?: number;
+  /** Per-connection device buffer (default: the device's default). */
+  connectionBufferSize?: number;
+}
+
+/** A host program writes `totalBytes` to a guest port; the guest consumes it from 64 KiB rx buffers. Returns bytes/ns (= GB/s). */
+export async function measureHostToGuest(options: ThroughputOptions = {}): Promise<number> {
+  const total = options.totalBytes ?? 256 << 20;
+  const chunk = Buffer.alloc(options.chunkSize ?? 64 * 1024, 1);
+  const guest = await VsockTestGuest.start({
+    rxBuffers: 64, rxBufferSize: 64 * 1024 + HEADER_SIZE, memorySize: 64 << 20,
+    device: options.connectionBufferSize ? { connectionBufferSize: options.connectionBufferSize } : {},
+  });
+  try {
+    const socket = await hostConnect(guest.socketPath, 'CONNECT 5\n');
+    const request = await guest.nextPacket((p) => p.header.op === Op.Request);
+    const stream = new GuestStream(guest, 5, request.header.srcPort, 1 << 20);
+    guest.send(stream.header(Op.Response));
+    await new Promise<void>((resolve) => socket.once('data', () => resolve())); // "OK <port>\n"
+    let written = 0;
+    const pump = (): void => {
+      while (written < total) {
+        written += chunk.length;
+        if (!socket.write(chunk)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+    };
+    const rx = guest.driver.queue(0);
+    const start = process.hrtime.bigint();
+    pump();
+    let received = 0;
+    while (received < total) {
+      const used = rx.takeUsedRaw();
+      if (used.length === 0) {
+        await immediate();
+        continue;
+      }
+      let bytes = 0;
+      for (const u of used) {
+        bytes += u.length - HEADER_SIZE;
+        rx.publish(u.head); // the same buffer, offered again
+      }
+      rx.kick();
+      received += bytes;
+      guest.driver.queue(1).takeUsed();
+      stream.consume(bytes);
+    }
+    const ns = Number(process.hrtime.bigint() - start);
+    socket.destroy();
+    return total / ns;
+  } finally {
+    await guest.close();
+  }
+}
+
+/** The guest sends `totalBytes` in RW packets of `chunkSize` to a host listener, within credit. Returns bytes/ns (= GB/s). */
+export async function measureGuestToHost(options: ThroughputOptions = {}): Promise<number> {
+  const total = options.totalBytes ?? 256 << 20;
+  const packetSize = options.chunkSize ?? 64 * 1024;
+  const guest = await VsockTestGuest.start({
+    memorySize: 64 << 20,
+    device: options.connectionBufferSize ? { connectionBufferSize: options.connectionBufferSize } : {},
+  });
+  const listener = await HostListener.open(`${guest.socketPath}_6`);
+  try {
+    guest.send({ op: Op.Request, srcPort: 6, dstPort: 6 });
+    const response = await guest.nextPacket((p) => p.header.dstPort === 6);
+    await waitFor(() => listener.accepted.length === 1, 'the host to accept');
+    const host = listener.accepted[0]!.socket;
+    let received = 0;
+    host.removeAllListeners('data');
+    host.on('data', (c: Buffer) => { received += c.length; });
+    const stream = new GuestStream(guest, 6, 6);
+    stream.handle(response);
+
+    // 64 tx buffers, written once and offered again and again.
+    const tx = guest.driver.queue(1);
+    tx.takeUsed();
+    const header = new Uint8Array(HEADER_SIZE);
+    encodeHeader(guest.header({ op: Op.Rw, srcPort: 6, dstPort: 6 }, packetSize), header);
+    const free: number[] = [];
+    for (let i = 0; i < 64; i++) free.push(tx.addBuffer([{ readable: header }, { readable: Buffer.alloc(packetSize, i) }]));
+    tx.setAvailIndex(tx.availIndex - 64);
+
+    const start = process.hrtime.bigint();
+    let sent = 0;
+    while (received < total) {
+      stream.absorb();
+      for (const u of tx.takeUsedRaw()) free.push(u.head);
+      let added = 0;
+      while (sent < total && stream.credit >= packetSize && free.length > 0) {
+        tx.publish(free.shift()!);
+        stream.sent = (stream.sent + packetSize) >>> 0;
+        sent += packetSize;
+        added++;
+      }
+      if (added > 0) tx.kick();
+      await immediate();
+    }
+    return total / Number(process.hrtime.bigint() - start);
+  } finally {
+    await listener.close();
+    await guest.close();
+  }
+}
+
+/** Host writes `messageSize` bytes, the guest echoes them, the host waits for the echo. Returns round-trip times in ns, sorted. */
+export async function measureRoundTrips(options: { rounds?: number; messageSize?: number } = {}): Promise<number[]> {
+  const rounds = options.rounds ?? 10_000;
+  const message = Buffer.alloc(options.messageSize ?? 64, 7);
+  const guest = await VsockTestGuest.start();
+  try {
+    const socket = await hostConnect(guest.socketPath, 'CONNECT 5\n');
+    const request = await guest.nextPacket((p) => p.header.op === Op.Request);
+    const stream = new GuestStream(guest, 5, request.header.srcPort);
+    guest.send(stream.header(Op.Response));
+    await new Promise<void>((resolve) => socket.once('data', () => resolve())); // "OK <port>\n"
+
+    const times: number[] = [];
+    let echoed = 0;
+    let start = 0n;
+    const done = new Promise<void>((resolve) => {
+      socket.on('data', (d: Buffer) => {
+        echoed += d.length;
+        if (echoed < message.length) return;
+        echoed = 0;
+        times.push(Number(process.hrtime.bigint() - start));
+        if (times.length === rounds) return resolve();
+        start = process.hrtime.bigint();
+        socket.write(message);
+      });
+    });
+    // The guest: on each interrupt, echo what arrived (as an app blocked in read() would).
+    let seen = guest.driver.interrupts.count;
+    let stop = false;
+    const guestLoop = (): void => {
+      if (stop) return;
+      if (guest.driver.interrupts.count !== seen) {
+        seen = guest.driver.interrupts.count;
+        for (const p of guest.takeFor(5)) {
+          stream.handle(p);
+          if (p.header.op === Op.Rw) guest.send(stream.header(Op.Rw), p.payload);
+        }
+      }
+      setImmediate(guestLoop);
+    };
+    guestLoop();
+    start = process.hrtime.bigint();
+    socket.write(message);
+    await done;
+    stop = true;
+    socket.destroy();
+    return times.sort((a, b) => a - b);
+  } finally {
+    await guest.close();
+  }
+}
