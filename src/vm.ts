@@ -1,0 +1,247 @@
+// A virtual machine, from configuration to exit status. This file is the
+// table of contents of tsvmm: it opens KVM, gives the guest RAM, puts the
+// devices on their buses, loads the kernel the way the Linux boot protocol
+// wants, starts one worker thread per vCPU and waits until the guest resets,
+// powers off or dies, or tsvmm is asked to stop. Each step lives in its own
+// module; read them in the order they are called here.
+import { readFileSync } from 'node:fs';
+import {
+  BootConfigError, DEFAULT_KERNEL_PARAMS, KVM_IDENTITY_MAP_ADDRESS, KVM_TSS_ADDRESS, KernelImageError,
+  buildCmdline, ramRegions, writeBootMemory, type BootMemory,
+} from './arch/x86_64/index.js';
+import { Bus } from './bus/bus.js';
+import { ConfigError, type VmConfig } from './config.js';
+import type { CharBackend } from './devices/char-backend.js';
+import { openCharBackend, restoreTerminal } from './devices/host-char-backend.js';
+import { BlockDeviceError, openBlockDevice } from './devices/virtio/block/index.js';
+import { VirtioConsole } from './devices/virtio/console.js';
+import type { VirtioDevice } from './devices/virtio/device.js';
+import { VsockConfigError, createVsockDevice } from './devices/virtio/vsock/device.js';
+import { VsockSocketError } from './devices/virtio/vsock/unix-backend.js';
+import { FdWatcher } from './kvm/fd-watcher.js';
+import { Kvm, KvmUnavailableError } from './kvm/kvm.js';
+import type { VmFd } from './kvm/vm-fd.js';
+import { allocateGuestRam, registerGuestRam } from './memory/ram.js';
+import type { VcpuExit } from './vcpu/vcpu-exit.js';
+import { VcpuThread } from './vcpu/vcpu-thread.js';
+import { SHARED_LSR, SHARED_MSR } from './devices/legacy/serial-8250.js';
+import { CleanupStack } from './vm/cleanup-stack.js';
+import { createLegacyDevices } from './vm/legacy-devices.js';
+import { applyVcpuBootState } from './vm/vcpu-boot-state.js';
+import { placeVirtioDevice } from './vm/virtio-slots.js';
+
+/** Why a VM stopped, and the exit status tsvmm reports for it. */
+export interface VmExit {
+  readonly reason: 'reset' | 'poweroff' | 'guest-died' | 'signal' | 'quit';
+  /** 0 when the guest reset or powered off; non-zero otherwise. */
+  readonly status: number;
+  /** One line for the user, when there is something to say. */
+  readonly message?: string;
+}
+
+/** 8250 register offsets: line status and modem status. */
+const LSR_OFFSET = 5;
+const MSR_OFFSET = 6;
+
+/** Errors that come from what the user asked for: reported in one line, exit status 2. */
+const USER_ERRORS = [
+  KernelImageError, BootConfigError, KvmUnavailableError, BlockDeviceError, VsockConfigError, VsockSocketError,
+];
+
+export class Vm {
+  /** The kernel command line the guest was given. */
+  readonly cmdline: string;
+  /** Where the boot structures were placed (tests compare the guest's e820 printout with this). */
+  readonly boot: BootMemory;
+  /** Resolves once the VM has stopped and released everything. */
+  readonly exited: Promise<VmExit>;
+
+  private stopRequested: ((exit: VmExit) => void) | undefined;
+
+  private constructor(boot: BootMemory, private readonly vcpus: readonly VcpuThread[], private readonly cleanup: CleanupStack) {
+    this.boot = boot;
+    this.cmdline = boot.cmdline.text;
+    const stopped = new Promise<VmExit>((resolve) => { this.stopRequested = resolve; });
+    this.exited = stopped.then((exit) => this.shutDown(exit));
+  }
+
+  /**
+   * Builds the VM and starts its vCPUs. Throws ConfigError for a problem with
+   * what was asked (bad kernel, too little memory, no KVM, ...); nothing is
+   * left open when it throws.
+   */
+  static async start(config: VmConfig): Promise<Vm> {
+    const cleanup = new CleanupStack();
+    let vm: Vm | undefined;
+    const requestStop = (exit: VmExit) => vm?.stop(exit);
+    try {
+      const kvm = Kvm.open();
+      cleanup.push('/dev/kvm', () => kvm.close());
+      // RAM before the VM, so that it is freed after the VM is closed.
+      const ram = allocateGuestRam(config.memory.sizeBytes, ramRegions(config.memory.sizeBytes));
+      cleanup.push('guest RAM', () => ram.free());
+      const vmFd = kvm.createVm();
+      cleanup.push('the KVM VM', () => vmFd.close());
+      createInterruptControllers(vmFd);
+      registerGuestRam(vmFd, ram);
+
+      const quit = () => requestStop({ reason: 'quit', status: 0, message: 'stopped at the user\'s request (Ctrl-A x)' });
+      const serialBackend = openBackend(config.serial, cleanup, 'serial', quit);
+      const consoleBackend = openBackend(config.console, cleanup, 'console', quit);
+
+      const legacy = createLegacyDevices(vmFd, serialBackend, () => requestStop({ reason: 'reset', status: 0 }));
+      cleanup.push('legacy devices', () => legacy.close());
+
+      const watcher = new FdWatcher();
+      cleanup.push('the eventfd watcher', () => watcher.close());
+      const mmio = new Bus('MMIO');
+      const devices = await createVirtioDevices(config, consoleBackend, cleanup);
+      const kernelParameters = devices.map((device, slot) => {
+        const placed = placeVirtioDevice({ vm: vmFd, mmio, memory: ram.memory, watcher }, device, slot);
+        cleanup.push(device.name, () => placed.detach());
+        return placed.kernelParameter;
+      });
+
+      const cmdline = buildCmdline(config.cmdline, {
+        defaults: defaultKernelParameters(Boolean(serialBackend), Boolean(consoleBackend)),
+        required: kernelParameters,
+      });
+      const boot = writeBootMemory(ram.memory, {
+        kernel: readUserFile(config.kernel, '--kernel'),
+        kernelName: config.kernel,
+        initramfs: config.initramfs === undefined ? undefined : readUserFile(config.initramfs, '--initramfs'),
+        cmdline,
+        ramSize: config.memory.sizeBytes,
+        cpuCount: config.cpus.boot,
+      });
+
+      const supportedCpuid = kvm.supportedCpuid();
+      const vcpuFds = Array.from({ length: config.cpus.boot }, (_, index) => {
+        const vcpu = vmFd.createVcpu(index);
+        cleanup.push(`vCPU ${index}`, () => vcpu.close());
+        applyVcpuBootState(vcpu, { supportedCpuid, vcpuCount: config.cpus.boot, boot: index === 0 ? boot : undefined });
+        return vcpu;
+      });
+
+      // The UART's line and modem status are read before every console
+      // byte: the workers answer those reads from shared memory.
+      const serialPort = legacy.serialShared?.port;
+      const vcpus = vcpuFds.map((vcpu) => new VcpuThread({
+        vcpu,
+        buses: { pio: legacy.pio, mmio },
+        sharedBytes: legacy.serialShared?.registers,
+        sharedPortValues: serialPort === undefined ? [] : [
+          { port: serialPort + LSR_OFFSET, sharedByteIndex: SHARED_LSR },
+          { port: serialPort + MSR_OFFSET, sharedByteIndex: SHARED_MSR },
+        ],
+        onExit: (exit) => requestStop(vcpuExitToVmExit(exit)),
+      }));
+      vm = new Vm(boot, vcpus, cleanup);
+      for (const vcpu of vcpus) vcpu.start();
+      return vm;
+    } catch (error) {
+      await cleanup.releaseAll();
+      if (USER_ERRORS.some((kind) => error instanceof kind)) throw new ConfigError((error as Error).message);
+      throw error;
+    }
+  }
+
+  /** Asks the VM to stop (idempotent); `exited` resolves when it has. */
+  stop(exit: VmExit = { reason: 'signal', status: 143, message: 'stopped' }): Promise<VmExit> {
+    this.stopRequested?.(exit);
+    this.stopRequested = undefined;
+    return this.exited;
+  }
+
+  private async shutDown(exit: VmExit): Promise<VmExit> {
+    await Promise.all(this.vcpus.map((vcpu) => vcpu.stop()));
+    const failures = await this.cleanup.releaseAll();
+    if (failures.length > 0 && exit.status === 0) {
+      return { ...exit, status: 1, message: failures.map((f) => f.message).join('; ') };
+    }
+    return exit;
+  }
+}
+
+/**
+ * The CLI's entry point: runs the VM until it stops, with SIGINT/SIGTERM
+ * stopping it cleanly, and returns tsvmm's exit status.
+ */
+export async function runVm(config: VmConfig): Promise<number> {
+  const vm = await Vm.start(config);
+  const onSignal = (signal: NodeJS.Signals) => {
+    vm.stop({ reason: 'signal', status: signal === 'SIGINT' ? 130 : 143, message: `stopped by ${signal}` });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const exit = await vm.exited;
+    restoreTerminal();
+    if (exit.message) process.stderr.write(`tsvmm: ${exit.message}\n`);
+    return exit.status;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR, the in-kernel PIC/IOAPIC/LAPICs and PIT. */
+function createInterruptControllers(vm: VmFd): void {
+  vm.setTssAddress(KVM_TSS_ADDRESS);
+  vm.setIdentityMapAddress(KVM_IDENTITY_MAP_ADDRESS);
+  vm.createIrqchip();
+  vm.createPit2();
+}
+
+/**
+ * The console goes where the user can see it: ttyS0 when the serial port is
+ * on (with an early console too, so that a guest that dies before its
+ * serial driver starts still says why), else hvc0. The user's own
+ * parameters come after these, so theirs win.
+ */
+function defaultKernelParameters(serial: boolean, virtioConsole: boolean): string[] {
+  const others = DEFAULT_KERNEL_PARAMS.filter((p) => !p.startsWith('console='));
+  if (serial) return ['console=ttyS0', 'earlyprintk=ttyS0', ...others];
+  if (virtioConsole) return ['console=hvc0', ...others];
+  return others;
+}
+
+function openBackend(mode: VmConfig['serial'], cleanup: CleanupStack, what: string, onQuitRequest: () => void): CharBackend | undefined {
+  if (mode.kind === 'off') return undefined;
+  const backend = openCharBackend(mode, { onQuitRequest });
+  cleanup.push(`the ${what} output`, () => backend.close());
+  return backend;
+}
+
+async function createVirtioDevices(config: VmConfig, consoleBackend: CharBackend | undefined, cleanup: CleanupStack): Promise<VirtioDevice[]> {
+  const devices: VirtioDevice[] = [];
+  const add = (device: VirtioDevice) => {
+    devices.push(device);
+    if (device.close) cleanup.push(device.name, () => device.close!());
+  };
+  for (const disk of config.disks) add(await openBlockDevice(disk));
+  if (consoleBackend) add(new VirtioConsole(consoleBackend));
+  if (config.vsock) {
+    add(await createVsockDevice({
+      cid: config.vsock.cid,
+      socketPath: config.vsock.socket,
+      // Refused connections and dropped packets: quiet unless asked for.
+      onWarning: process.env.TSVMM_DEBUG ? (message) => process.stderr.write(`tsvmm: vsock: ${message}\n`) : undefined,
+    }));
+  }
+  return devices;
+}
+
+function readUserFile(path: string, option: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(`${option}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+}
+
+function vcpuExitToVmExit(exit: VcpuExit): VmExit {
+  if (exit.kind === 'system-event' && exit.systemEvent === 'reset') return { reason: 'reset', status: 0 };
+  if (exit.kind === 'system-event' && exit.systemEvent === 'shutdown') return { reason: 'poweroff', status: 0 };
+  return { reason: 'guest-died', status: 1, message: `guest died: ${exit.message}` };
+}

@@ -1,0 +1,52 @@
+// The PC devices on the port I/O bus: the 8250 serial port (COM1, IRQ 4),
+// the i8042 (only so that `reboot=k` resets the machine), a CMOS RTC (a
+// guest reading 0xff from it waits a whole second at boot), and the ports
+// Linux pokes at boot that need no device. The PIT, PIC and IOAPIC are
+// KVM's in-kernel ones.
+import { Bus } from '../bus/bus.js';
+import type { CharBackend } from '../devices/char-backend.js';
+import { CmosRtc } from '../devices/legacy/cmos-rtc.js';
+import { HARMLESS_BOOT_PORTS, IgnoredPorts } from '../devices/legacy/ignored-ports.js';
+import { I8042 } from '../devices/legacy/i8042.js';
+import { CMOS_PORTS, COM1, I8042_PORTS } from '../devices/legacy/pc-ports.js';
+import { Serial8250 } from '../devices/legacy/serial-8250.js';
+import type { VmFd } from '../kvm/vm-fd.js';
+import { IrqfdLine } from './irq-line.js';
+
+export interface LegacyDevices {
+  readonly pio: Bus;
+  readonly serial?: Serial8250;
+  /**
+   * Shared with the vCPU workers, which answer reads of the UART's line and
+   * modem status registers from it without a round trip to this thread.
+   */
+  readonly serialShared?: { port: number; registers: Uint8Array };
+  close(): void;
+}
+
+export function createLegacyDevices(vm: VmFd, serialBackend: CharBackend | undefined, onReset: () => void): LegacyDevices {
+  const pio = new Bus('port I/O');
+  const lines: IrqfdLine[] = [];
+  let serial: Serial8250 | undefined;
+  let serialShared: LegacyDevices['serialShared'];
+
+  if (serialBackend) {
+    const registers = new Uint8Array(new SharedArrayBuffer(2));
+    const line = new IrqfdLine(vm, COM1.irq);
+    lines.push(line);
+    serial = new Serial8250({ backend: serialBackend, interrupt: line, sharedRegisters: registers });
+    pio.register(COM1.base, COM1.size, serial, 'serial 8250 (COM1)');
+    serialShared = { port: COM1.base, registers };
+  }
+  pio.register(I8042_PORTS.base, I8042_PORTS.size, new I8042({ onReset }), 'i8042');
+  pio.register(CMOS_PORTS.base, CMOS_PORTS.size, new CmosRtc(), 'CMOS RTC');
+  const ignored = new IgnoredPorts();
+  for (const range of HARMLESS_BOOT_PORTS) {
+    pio.register(range.base, range.size, ignored, `ignored port 0x${range.base.toString(16)}`);
+  }
+
+  return {
+    pio, serial, serialShared,
+    close: () => lines.forEach((line) => line.close()),
+  };
+}

@@ -1,0 +1,71 @@
+// Runs the built CLI (dist/cli.js, what users run) from end-to-end tests.
+// `npm test` compiles first; when running vitest by hand, run `npm run build`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { projectRoot } from './guest-images.js';
+import { runProcess, type ProcessResult } from './run-process.js';
+
+export const cliPath = join(projectRoot, 'dist', 'cli.js');
+
+/** Runs tsvmm to completion. */
+export function runTsvmm(args: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<ProcessResult> {
+  return runProcess(process.execPath, [cliPath, ...args], { timeoutMs: options.timeoutMs ?? 120_000, input: options.input });
+}
+
+/** Boots the default guest, runs `command` through /init, and returns what tsvmm printed. */
+export function runInGuest(command: string, extraArgs: string[] = [], timeoutMs = 120_000): Promise<ProcessResult> {
+  return runTsvmm(['--cmdline', `quiet -- ${command}`, ...extraArgs], { timeoutMs });
+}
+
+/** A tsvmm left running (e.g. a guest serving vsock), with its output so far. */
+export interface RunningTsvmm {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  /** Resolves when the output matches, rejects on exit or after `timeoutMs`. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code (SIGKILLs it after `timeoutMs`). */
+  exit(timeoutMs?: number): Promise<number | null>;
+}
+
+export function startTsvmm(args: string[]): RunningTsvmm {
+  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    output += chunk;
+    for (const listener of listeners) listener();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  return {
+    child,
+    output: () => output,
+    waitForOutput(pattern, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const match = output.match(pattern);
+          if (match) finish(() => resolve(match));
+        };
+        const timer = setTimeout(() => finish(() => reject(new Error(`timed out waiting for ${pattern}; output:\n${output.slice(-3000)}`))), timeoutMs);
+        const finish = (then: () => void) => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          then();
+        };
+        void exited.then((code) => finish(() => reject(new Error(`tsvmm exited (${code}) before ${pattern}; output:\n${output.slice(-3000)}`))));
+        listeners.add(check);
+        check();
+      });
+    },
+    async exit(timeoutMs = 60_000) {
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
