@@ -17,6 +17,30 @@ const guestScript = [
   "socat VSOCK-LISTEN:1234 EXEC:'tr a-z A-Z'",
 ].join(' && ');
 
+/** Prints what the guest writes on its serial console, as it comes. */
+function showGuestConsole(processPromise) {
+  let partial = '';
+  const print = (chunk) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop();
+    for (const line of lines) console.log(`    guest | ${line.trimEnd()}`);
+  };
+  processPromise.stdout.on('data', print);
+  processPromise.stderr.on('data', print);
+}
+
+/** Kills a zx process unless it has already ended (zx throws then). */
+function stop(processPromise) {
+  if (!processPromise.isSettled()) processPromise.kill();
+}
+
+/** Rejects with `message` when `promise` takes longer than `ms`. */
+function withTimeout(promise, ms, message) {
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 async function demo() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-demo-'));
   const socket = path.join(dir, 'ch.vsock');
@@ -30,8 +54,9 @@ async function demo() {
     step(`boot the default guest:  tsvmm ${args.map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ')}`);
     const started = Date.now();
     vm = $`node ${path.join(root, 'dist/cli.js')} ${args}`.nothrow();
+    showGuestConsole(vm);
 
-    const greeting = (await listener).stdout.trim();
+    const greeting = (await withTimeout(listener, 60_000, 'the guest did not connect to the host within 60 s')).stdout.trim();
     console.log(`    host received: ${greeting}   (${Date.now() - started} ms after start)`);
     if (greeting !== 'Hello from guest!') throw new Error(`expected "Hello from guest!", got "${greeting}"`);
 
@@ -45,14 +70,14 @@ async function demo() {
     for (const line of reply.trim().split('\n')) console.log(`    host received: ${line}`);
     if (!/^OK \d+\n/.test(reply) || !reply.includes('HELLO FROM HOST')) throw new Error('no answer from the guest on port 1234');
 
-    const result = await vm;
+    const result = await withTimeout(vm, 30_000, 'tsvmm did not exit within 30 s of the guest finishing');
     if (result.exitCode !== 0) throw new Error(`tsvmm exited with status ${result.exitCode}`);
     step('vsock works both ways; the guest has shut down and tsvmm exited 0');
   } catch (error) {
     failed = true;
     console.error(`demo: ${error.message ?? error}`);
   } finally {
-    vm?.kill();
+    if (vm) stop(vm);
     fs.rmSync(dir, { recursive: true, force: true });
   }
   return failed ? 1 : 0;
