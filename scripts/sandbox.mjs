@@ -29,7 +29,7 @@ const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // Environment variables passed into the sandbox (the rest stays outside).
 const PASSED_ENV = /^(PATH|HOME|LANG|LC_\w+|TERM|CI|NODE_OPTIONS|FORCE_COLOR|NO_COLOR|TSVMM_\w+|VITEST_\w+|DEBUG)$/;
 
-function qemuArguments({ kernel, initramfs, ctlDir, memory, cpus, verbose }) {
+function qemuArguments({ kernel, initramfs, ctlDir, memory, cpus, verbose, name }) {
   const share = (tag, path, extra = '') => [
     '-fsdev', `local,id=${tag},path=${path},security_model=none,multidevs=remap${extra}`,
     '-device', `virtio-9p-device,fsdev=${tag},mount_tag=${tag}`,
@@ -39,7 +39,7 @@ function qemuArguments({ kernel, initramfs, ctlDir, memory, cpus, verbose }) {
   return [
     '-M', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=off',
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', String(cpus), '-m', memory,
-    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-name', name, '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     '-serial', 'stdio',
     '-kernel', kernel, '-initrd', initramfs, '-append', cmdline.join(' '),
     ...share('hostroot', '/', ',readonly=on'),
@@ -80,6 +80,8 @@ export async function runInSandbox(command, options = {}) {
   const args = qemuArguments({
     kernel: join(outDir, 'sandbox-bzImage'), initramfs: join(outDir, 'sandbox-initramfs.cpio.gz'),
     ctlDir, memory, cpus, verbose,
+    // A name in QEMU's command line lets tests find this sandbox's process.
+    name: process.env.TSVMM_SANDBOX_NAME ?? `tsvmm-sandbox-${process.pid}`,
   });
   // stdin is not QEMU's: it would put a terminal in raw mode and swallow Ctrl-C.
   const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });

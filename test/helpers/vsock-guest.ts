@@ -275,7 +275,9 @@ export class HostListener {
     server.on('connection', (socket) => listener.accepted.push(new SocketRecorder(socket)));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, resolve);
+      // A backlog above the 1023-connection limit: a burst of guest connects
+      // must not depend on how fast this (possibly loaded) process accepts.
+      server.listen({ path, backlog: 2048 }, resolve);
     });
     return listener;
   }

@@ -10,6 +10,8 @@ import { runProcess } from '../helpers/run-process.js';
 const insideSandbox = process.env.TSVMM_IN_SANDBOX === '1';
 const sandbox = (...args: string[]) =>
   runProcess(process.execPath, [join(projectRoot, 'scripts/sandbox.mjs'), ...args], { cwd: projectRoot, timeoutMs: 280_000 });
+/** QEMU's -name for one run, so the leftover check sees only that run's processes. */
+const uniqueName = () => `tsvmm-sandbox-test-${process.pid}-${Math.random().toString(36).slice(2)}`;
 
 describe.skipIf(insideSandbox || !existsSync('/usr/bin/qemu-system-x86_64'))('npm run sandbox', () => {
   it('runs a command with a working /dev/kvm and node, in the project directory', async () => {
@@ -30,10 +32,14 @@ describe.skipIf(insideSandbox || !existsSync('/usr/bin/qemu-system-x86_64'))('np
   it('writes to the project directory and stops at its timeout without leftovers', async () => {
     const dir = mkdtempSync(join(projectRoot, 'node_modules', '.sandbox-test-'));
     try {
-      const r = await sandbox('--timeout', '15', `echo written > ${dir}/file; sleep 600`);
+      const name = uniqueName();
+      process.env.TSVMM_SANDBOX_NAME = name;
+      const r = await sandbox('--timeout', '15', `echo written > ${dir}/file; sleep 600`).finally(() => {
+        delete process.env.TSVMM_SANDBOX_NAME;
+      });
       expect(r.code).toBe(124);
       expect(r.stderr).toContain('longer than 15 s');
-      const leftover = await runProcess('pgrep', ['-f', 'tsvmm-sandbox-']);
+      const leftover = await runProcess('pgrep', ['-f', name]);
       expect(leftover.stdout).toBe('');
       const check = await sandbox(`cat ${dir}/file`);
       expect(check.stdout).toContain('written');
