@@ -34,7 +34,10 @@ function qemuArguments({ kernel, initramfs, ctlDir, memory, cpus, verbose, name 
     '-fsdev', `local,id=${tag},path=${path},security_model=none,multidevs=remap${extra}`,
     '-device', `virtio-9p-device,fsdev=${tag},mount_tag=${tag}`,
   ];
-  const cmdline = ['console=ttyS0', 'reboot=t', 'panic=-1', 'rdinit=/init',
+  // tsc=reliable: under TCG the TSC follows the host clock, but on a loaded
+  // host the clocksource watchdog sees starved vCPU threads as TSC skew and
+  // falls back to jiffies, and nested KVM guests then stall.
+  const cmdline = ['console=ttyS0', 'reboot=t', 'panic=-1', 'rdinit=/init', 'tsc=reliable', ...tscFrequencyParameter(),
     ...(verbose ? [] : ['quiet', 'loglevel=1'])];
   return [
     '-M', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=off',
@@ -46,6 +49,20 @@ function qemuArguments({ kernel, initramfs, ctlDir, memory, cpus, verbose, name 
     ...share('project', projectDir),
     ...share('ctl', ctlDir),
   ];
+}
+
+/**
+ * TCG gives the L1 machine the host's TSC. On a loaded host the L1 kernel
+ * fails to calibrate it against the PIT ("Unable to calibrate against PIT"),
+ * marks it unstable and leaves KVM without a TSC frequency; KVM then never
+ * enters a guest (its vCPU threads spin in KVM_RUN, the guest prints
+ * nothing). So tell the L1 kernel the frequency, when the host knows it.
+ */
+function tscFrequencyParameter() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(cpuinfo);
+  if (!mhz || !/^flags\s*:.*\bconstant_tsc\b/m.test(cpuinfo)) return [];
+  return [`tsc_early_khz=${Math.round(Number(mhz[1]) * 1000)}`];
 }
 
 /** The control folder the sandbox's init reads the command from. */
