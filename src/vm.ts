@@ -19,6 +19,7 @@ import type { VirtioDevice } from './devices/virtio/device.js';
 import { VsockConfigError, createVsockDevice } from './devices/virtio/vsock/device.js';
 import { VsockSocketError } from './devices/virtio/vsock/unix-backend.js';
 import { FdWatcher } from './kvm/fd-watcher.js';
+import { KvmCap } from './kvm/ioctls.js';
 import { Kvm, KvmUnavailableError } from './kvm/kvm.js';
 import type { VmFd } from './kvm/vm-fd.js';
 import { allocateGuestRam, registerGuestRam } from './memory/ram.js';
@@ -116,10 +117,13 @@ export class Vm {
       });
 
       const supportedCpuid = kvm.supportedCpuid();
+      const tscDeadline = kvm.checkExtension(KvmCap.TSC_DEADLINE_TIMER) > 0;
       const vcpuFds = Array.from({ length: config.cpus.boot }, (_, index) => {
         const vcpu = vmFd.createVcpu(index);
         cleanup.push(`vCPU ${index}`, () => vcpu.close());
-        applyVcpuBootState(vcpu, { supportedCpuid, vcpuCount: config.cpus.boot, boot: index === 0 ? boot : undefined });
+        applyVcpuBootState(vcpu, {
+          supportedCpuid, tscDeadline, vcpuCount: config.cpus.boot, boot: index === 0 ? boot : undefined,
+        });
         return vcpu;
       });
 

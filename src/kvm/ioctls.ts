@@ -86,5 +86,6 @@ export const KvmCap = {
   SET_IDENTITY_MAP_ADDR: 37,
   IRQFD: 32,
   MAX_VCPUS: 66,
+  TSC_DEADLINE_TIMER: 72,
   IMMEDIATE_EXIT: 136,
 } as const;

@@ -13,12 +13,14 @@ import type { VcpuFd } from '../kvm/vcpu-fd.js';
 export interface VcpuBootInput {
   readonly supportedCpuid: readonly CpuidEntry[];
   readonly vcpuCount: number;
+  /** KVM emulates the LAPIC's TSC-deadline mode (KVM_CAP_TSC_DEADLINE_TIMER). */
+  readonly tscDeadline: boolean;
   /** Set for the boot CPU (index 0). */
   readonly boot?: BootMemory;
 }
 
 export function applyVcpuBootState(vcpu: VcpuFd, input: VcpuBootInput): void {
-  vcpu.setCpuid2(patchCpuid(input.supportedCpuid, vcpu.id, input.vcpuCount));
+  vcpu.setCpuid2(patchCpuid(input.supportedCpuid, vcpu.id, input.vcpuCount, { tscDeadline: input.tscDeadline }));
   vcpu.setMsrs(bootMsrs().map(({ index, value }) => ({ index, data: value })));
   vcpu.setFpu({ ...defaultFpu(), ...bootFpu() });
   vcpu.setLapic(setLapicLocalInterrupts(vcpu.getLapic()));

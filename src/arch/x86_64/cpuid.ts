@@ -19,6 +19,14 @@ export interface CpuidEntry {
 
 /** Leaf 1 EDX bit 28 (HTT): "EBX[23:16] counts logical processors in this package". */
 export const CPUID_1_EDX_HTT = 1 << 28;
+/**
+ * Leaf 1 ECX bit 24: the LAPIC timer has TSC-deadline mode. KVM emulates it
+ * but never reports it in KVM_GET_SUPPORTED_CPUID (api.rst): the VMM sets it
+ * when KVM_CAP_TSC_DEADLINE_TIMER is there. Without it Linux calibrates the
+ * LAPIC timer against the PIT, which on a starved vCPU fails ("APIC timer
+ * disabled due to verification failure") and costs boot time.
+ */
+export const CPUID_1_ECX_TSC_DEADLINE = 1 << 24;
 /** Leaf 1 ECX bit 31: running under a hypervisor (Linux then looks for KVM at 0x40000000). */
 export const CPUID_1_ECX_HYPERVISOR = 1 << 31;
 
@@ -26,8 +34,15 @@ export const CPUID_1_ECX_HYPERVISOR = 1 << 31;
 const LEVEL_TYPE_SMT = 1;
 const LEVEL_TYPE_CORE = 2;
 
+export interface CpuidOptions {
+  /** KVM emulates the TSC-deadline timer (KVM_CAP_TSC_DEADLINE_TIMER). */
+  readonly tscDeadline?: boolean;
+}
+
 /** Returns patched copies of `entries` for vCPU `vcpuIndex` of `vcpuCount`; the input is not modified. */
-export function patchCpuid(entries: readonly CpuidEntry[], vcpuIndex: number, vcpuCount: number): CpuidEntry[] {
+export function patchCpuid(
+  entries: readonly CpuidEntry[], vcpuIndex: number, vcpuCount: number, options: CpuidOptions = {},
+): CpuidEntry[] {
   if (!Number.isInteger(vcpuCount) || vcpuCount < 1 || vcpuCount > 254) {
     throw new RangeError(`vCPU count ${vcpuCount} is out of range 1..254 (8-bit APIC ids, 0xff is broadcast)`);
   }
@@ -39,7 +54,7 @@ export function patchCpuid(entries: readonly CpuidEntry[], vcpuIndex: number, vc
   return entries.map((original) => {
     const entry = { ...original };
     switch (entry.function) {
-      case 0x1: patchLeaf1(entry, topology); break;
+      case 0x1: patchLeaf1(entry, topology, options); break;
       case 0x4: patchCacheLeaf(entry, topology); break;
       case 0xb: case 0x1f: case 0x8000_0026: patchExtendedTopology(entry, topology); break;
       case 0x8000_0008: if (amd) patchAmdCoreCount(entry, topology); break;
@@ -78,9 +93,9 @@ function isAmdLike(entries: readonly CpuidEntry[]): boolean {
  * processor count of the package (valid when HTT is set, so HTT follows the
  * count). ECX.hypervisor is set so the guest enables its KVM paravirt code.
  */
-function patchLeaf1(entry: CpuidEntry, t: Topology): void {
+function patchLeaf1(entry: CpuidEntry, t: Topology, options: CpuidOptions): void {
   entry.ebx = ((entry.ebx & 0x0000_ffff) | ((t.count & 0xff) << 16) | (t.apicId << 24)) >>> 0;
-  entry.ecx = (entry.ecx | CPUID_1_ECX_HYPERVISOR) >>> 0;
+  entry.ecx = (entry.ecx | CPUID_1_ECX_HYPERVISOR | (options.tscDeadline ? CPUID_1_ECX_TSC_DEADLINE : 0)) >>> 0;
   entry.edx = (t.count > 1 ? entry.edx | CPUID_1_EDX_HTT : entry.edx & ~CPUID_1_EDX_HTT) >>> 0;
 }
 

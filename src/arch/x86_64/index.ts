@@ -13,5 +13,5 @@ export {
 } from './registers.js';
 export { bootMsrs, type Msr } from './msrs.js';
 export { setLapicLocalInterrupts, LAPIC_STATE_SIZE } from './lapic.js';
-export { patchCpuid, type CpuidEntry } from './cpuid.js';
+export { patchCpuid, type CpuidEntry, type CpuidOptions } from './cpuid.js';
 export { buildMpTable, writeMpTable, MAX_CPUS } from './mptable.js';

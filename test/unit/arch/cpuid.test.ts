@@ -22,6 +22,13 @@ describe('patchCpuid', () => {
     expect(patched.eax).toBe(0x00a00f11);
   });
 
+  it('announces the TSC-deadline timer only when KVM emulates it', () => {
+    // 0x7ed8320b has bit 24 clear, as KVM_GET_SUPPORTED_CPUID reports it.
+    expect(find(patchCpuid([intel, leaf1], 0, 1), 1).ecx & (1 << 24)).toBe(0);
+    const patched = find(patchCpuid([intel, leaf1], 0, 1, { tscDeadline: true }), 1);
+    expect(patched.ecx).toBe((0x7ed8320b | (1 << 24) | (1 << 31)) >>> 0);
+  });
+
   it('clears HTT for a single vCPU', () => {
     const patched = find(patchCpuid([intel, leaf1], 0, 1), 1);
     expect(patched.ebx >>> 16).toBe(1);
