@@ -6,16 +6,9 @@
 // APIC ids 0..n-1 (the MP table, mptable.ts, lists the same ids).
 // Leaf formats: Intel SDM vol. 2A "CPUID"; AMD APM vol. 3 appendix E.
 
-/** struct kvm_cpuid_entry2 (without padding). */
-export interface CpuidEntry {
-  function: number;
-  index: number;
-  flags: number;
-  eax: number;
-  ebx: number;
-  ecx: number;
-  edx: number;
-}
+/** struct kvm_cpuid_entry2 (without padding), as the KVM layer lays it out. */
+export type { CpuidEntry } from '../../kvm/structs/cpu-state.js';
+import type { CpuidEntry } from '../../kvm/structs/cpu-state.js';
 
 /** Leaf 1 EDX bit 28 (HTT): "EBX[23:16] counts logical processors in this package". */
 export const CPUID_1_EDX_HTT = 1 << 28;

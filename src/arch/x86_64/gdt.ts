@@ -9,23 +9,16 @@
 // descriptors are encoded from that, so the two cannot disagree.
 // Descriptor format: Intel SDM vol. 3, 3.4.5 "Segment Descriptors" and
 // 8.2.3 "TSS Descriptor in 64-bit mode".
+import type { KvmSegment } from '../../kvm/structs/registers.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { BOOT_GDT_START, BOOT_IDT_START, BOOT_TSS_START } from './layout.js';
 
-/** struct kvm_segment (linux/kvm.h), field for field. `limit` is in bytes, already scaled by `g`. */
-export interface Segment {
-  base: bigint;
-  limit: number;
-  selector: number;
-  type: number;
-  present: number;
-  dpl: number;
-  db: number;
-  s: number;
-  l: number;
-  g: number;
-  avl: number;
-}
+/**
+ * struct kvm_segment (linux/kvm.h) as the KVM layer lays it out, less
+ * `unusable`, which the boot state derives from `present`. `limit` is in
+ * bytes, already scaled by `g`. (A type-only import: this code stays pure.)
+ */
+export type Segment = Omit<KvmSegment, 'unusable'>;
 
 export const BOOT_CODE_SELECTOR = 0x10;
 export const BOOT_DATA_SELECTOR = 0x18;
