@@ -12,6 +12,14 @@
 //   interrupts off; the tty layer writes up to 16 bytes per THR-empty
 //   interrupt.
 //
+// Input reaches the receive FIFO only while the guest listens: receive
+// interrupts enabled (IER.RDI) and routed to the interrupt controller
+// (MCR.OUT2, which gates the UART's IRQ on a PC), not in loopback. Until then
+// it waits in a host-side queue. Linux's driver clears the FIFO when it starts
+// (serial8250_do_startup) and only then sets OUT2 and RDI, so input that came
+// earlier (piped stdin arrives at once, at boot) would otherwise be lost.
+// RDI alone is not enough: the driver's probe sets IER to 0x0f for a moment.
+//
 // Transmission is instantaneous: a THR write goes straight to the host
 // backend and THR is empty again right away. The interrupt output is modelled
 // as a level (IIR has a pending source) and `InterruptLine.trigger()` fires on
@@ -28,7 +36,7 @@ import * as R from './serial-registers.js';
 export const SHARED_LSR = 0;
 export const SHARED_MSR = 1;
 
-/** Typed input beyond this, not yet read by the guest, is dropped (see receive()). */
+/** Input beyond this, not yet read by the guest, is dropped (see receive()); the same bound holds for input held before the guest listens. */
 export const RX_FIFO_CAPACITY = 64 * 1024;
 
 /**
@@ -57,6 +65,8 @@ export class Serial8250 implements BusDevice {
   private readonly interrupt: InterruptLine;
   private readonly shared: Uint8Array;
   private readonly rx = new ByteFifo(RX_FIFO_CAPACITY);
+  /** Input that arrived while the guest was not listening: moved to `rx` once it is. */
+  private readonly held = new ByteFifo(RX_FIFO_CAPACITY);
 
   private ier = 0;
   private lcr = 0;
@@ -95,8 +105,9 @@ export class Serial8250 implements BusDevice {
    * user types ahead of a running guest.
    */
   receive(data: Uint8Array): void {
+    const queue = this.listening() ? this.rx : this.held;
     for (const byte of data) {
-      if (!this.rx.push(byte)) this.dropped++;
+      if (!queue.push(byte)) this.dropped++;
     }
     this.update();
   }
@@ -158,7 +169,19 @@ export class Serial8250 implements BusDevice {
         break;
       // LSR and MSR writes are for factory testing; ignored.
     }
+    if (this.held.length > 0 && this.listening()) this.releaseHeldInput();
     this.update();
+  }
+
+  /** See the top of this file. */
+  private listening(): boolean {
+    return (this.ier & R.IER_RDI) !== 0 && (this.mcr & (R.MCR_OUT2 | R.MCR_LOOP)) === R.MCR_OUT2;
+  }
+
+  private releaseHeldInput(): void {
+    for (let byte = this.held.shift(); byte !== undefined; byte = this.held.shift()) {
+      if (!this.rx.push(byte)) this.dropped++;
+    }
   }
 
   private readReceiveBuffer(): number {
@@ -200,9 +223,12 @@ export class Serial8250 implements BusDevice {
 
   private writeFifoControl(value: number): void {
     const enable = (value & R.FCR_ENABLE_FIFO) !== 0;
-    // Changing the FIFO mode or asking for it clears the receive FIFO. The
-    // transmit side has nothing to clear: bytes leave immediately.
-    if (enable !== this.fifosEnabled || value & R.FCR_CLEAR_RX) this.rx.clear();
+    // FCR_CLEAR_RX clears the receive FIFO; the transmit side has nothing to
+    // clear: bytes leave immediately. The datasheet clears it on a FIFO mode
+    // change too; we do not, on purpose: Linux switches modes in set_termios
+    // right after it starts listening (see the top of this file), which would
+    // lose input typed (or piped) ahead. It clears explicitly when it means to.
+    if (value & R.FCR_CLEAR_RX) this.rx.clear();
     this.fifosEnabled = enable;
   }
 
