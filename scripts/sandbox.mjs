@@ -37,7 +37,9 @@ function qemuArguments({ kernel, initramfs, ctlDir, memory, cpus, verbose, name 
   // tsc=reliable: under TCG the TSC follows the host clock, but on a loaded
   // host the clocksource watchdog sees starved vCPU threads as TSC skew and
   // falls back to jiffies, and nested KVM guests then stall.
-  const cmdline = ['console=ttyS0', 'reboot=t', 'panic=-1', 'rdinit=/init', 'tsc=reliable', ...tscFrequencyParameter(),
+  // no_timer_check: the same starvation once made the L1 kernel's check of
+  // the IO-APIC timer fail ("IO-APIC + timer doesn't work!", a panic).
+  const cmdline = ['console=ttyS0', 'reboot=t', 'panic=-1', 'rdinit=/init', 'tsc=reliable', 'no_timer_check', ...tscFrequencyParameter(),
     ...(verbose ? [] : ['quiet', 'loglevel=1'])];
   return [
     '-M', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=off',
