@@ -1,0 +1,62 @@
+// How tsvmm stops when asked to: SIGINT and SIGTERM while the guest is busy
+// (sleeping) must stop the VM cleanly and promptly, exit with the shell's
+// convention for a signal (128 + signal number: 130, 143), say so in one
+// line, and leave nothing behind: no process, no temporary file, no vsock
+// socket file. (A guest reset, exit 0, is covered by boot.test.ts; a guest
+// that dies by test/kvm/pvm-boot.test.ts.)
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { imagesBuilt } from '../helpers/guest-images.js';
+import { startTsvmm } from '../helpers/tsvmm.js';
+
+/** Processes whose environment holds `marker`: tsvmm and anything it started, even if reparented. */
+function processesMarkedWith(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(marker)) pids.push(Number(entry));
+    } catch {
+      // Gone already, or not ours to read.
+    }
+  }
+  return pids;
+}
+
+/** Starts tsvmm with `marker` in its environment, which its children inherit. */
+function startMarked(marker: string, args: string[]): ReturnType<typeof startTsvmm> {
+  const [name, value] = marker.split('=') as [string, string];
+  process.env[name] = value;
+  try {
+    return startTsvmm(args);
+  } finally {
+    delete process.env[name];
+  }
+}
+
+describe.skipIf(!imagesBuilt)('tsvmm stops cleanly on SIGINT and SIGTERM', () => {
+  for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    it(`${signal}: exit ${status}, one line, no process, temporary file or socket left`, async () => {
+      const socket = join(tmpdir(), `tsvmm-lifecycle-${signal}.sock`);
+      const marker = `TSVMM_LIFECYCLE_TEST=${signal}-${process.pid}`;
+      const tmpBefore = readdirSync(tmpdir()).sort();
+
+      const vm = startMarked(marker, ['--vsock', `cid=3,socket=${socket}`, '--cmdline', 'quiet -- echo guest-up; sleep 600']);
+      let stderr = '';
+      vm.child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk; });
+      await vm.waitForOutput(/^guest-up\r?$/m, 120_000);
+      expect(statSync(socket).isSocket()).toBe(true);
+      expect(processesMarkedWith(marker)).toContain(vm.child.pid);
+
+      vm.child.kill(signal);
+      // exit() SIGKILLs tsvmm after 30 s, which fails the status check.
+      expect(await vm.exit(30_000)).toBe(status);
+      expect(stderr).toBe(`tsvmm: stopped by ${signal}\n`);
+      expect(existsSync(socket)).toBe(false);
+      expect(processesMarkedWith(marker)).toEqual([]);
+      expect(readdirSync(tmpdir()).sort()).toEqual(tmpBefore);
+    });
+  }
+});
