@@ -20,21 +20,12 @@ import {
 } from '../helpers/disk-images.js';
 import { images, imagesBuilt } from '../helpers/guest-images.js';
 import type { ProcessResult } from '../helpers/run-process.js';
-import { runTsvmm } from '../helpers/tsvmm.js';
+import { runTsvmm, guestScriptCommand } from '../helpers/tsvmm.js';
 
 const PATTERN_BLOCKS = 64;
 const SCRATCH_ID = 'scratch';
 const ROOTFS_ID = 'rootfs-20-chars-long';
 
-/**
- * The kernel hands at most 32 arguments to init (more panics the guest:
- * "Too many boot init vars"), and it strips double quotes. So the script
- * travels as one base64 word, and runs from a file, not from a pipe that
- * its own commands could read from.
- */
-function guestCommand(script: string): string {
-  return `echo ${Buffer.from(script).toString('base64')}|base64 -d>/tmp/script;sh /tmp/script`;
-}
 
 const GUEST_SCRIPT = `
 echo "vda-serial=$(cat /sys/block/vda/serial)"
@@ -78,7 +69,7 @@ describe.skipIf(!imagesBuilt)('virtio-blk with a Linux guest', () => {
     result = await runTsvmm([
       '--disk', `path=${scratchPath},id=${SCRATCH_ID}`,
       '--disk', `path=${rootfsCopy},readonly=on,id=${ROOTFS_ID}`,
-      '--cmdline', `quiet -- ${guestCommand(GUEST_SCRIPT)}`,
+      '--cmdline', `quiet -- ${guestScriptCommand(GUEST_SCRIPT)}`,
     ], { timeoutMs: 240_000 });
     seen = reports(result.stdout);
     expected = expectedPattern(PATTERN_BLOCKS);

@@ -16,17 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstDifference } from '../helpers/disk-images.js';
 import { imagesBuilt } from '../helpers/guest-images.js';
 import type { ProcessResult } from '../helpers/run-process.js';
-import { runTsvmm } from '../helpers/tsvmm.js';
+import { runTsvmm, guestScriptCommand } from '../helpers/tsvmm.js';
 
-/**
- * The kernel hands at most 32 arguments to init (more panics the guest:
- * "Too many boot init vars"), and it strips double quotes. So the script
- * travels as one base64 word, and runs from a file, not from a pipe that
- * its own commands could read from.
- */
-function guestCommand(script: string): string {
-  return `echo ${Buffer.from(script).toString('base64')}|base64 -d>/tmp/script;sh /tmp/script`;
-}
 
 const COOKED_TEXT = 'cooked line one\ncooked line two\n';
 /** Every byte value, then text full of what a tty or a careless backend could change. */
@@ -63,7 +54,7 @@ describe.skipIf(!imagesBuilt)('virtio-console with a Linux guest', () => {
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'tsvmm-e2e-console-'));
       consolePath = join(dir, 'hvc0.out');
-      result = await runTsvmm(['--console', `file=${consolePath}`, '--cmdline', `quiet -- ${guestCommand(FILE_SCRIPT)}`],
+      result = await runTsvmm(['--console', `file=${consolePath}`, '--cmdline', `quiet -- ${guestScriptCommand(FILE_SCRIPT)}`],
         { timeoutMs: 240_000 });
       output = readFileSync(consolePath);
     });
@@ -102,7 +93,7 @@ describe.skipIf(!imagesBuilt)('virtio-console with a Linux guest', () => {
     beforeAll(async () => {
       // No "quiet": the kernel's own boot messages must come through hvc0 too.
       result = await runTsvmm(['--serial', 'off', '--console', 'tty', '--cmdline',
-        `-- ${guestCommand('echo "cmdline=$(cat /proc/cmdline)"; echo "console=$(cut -d" " -f1 /proc/consoles)"')}`],
+        `-- ${guestScriptCommand('echo "cmdline=$(cat /proc/cmdline)"; echo "console=$(cut -d" " -f1 /proc/consoles)"')}`],
       { timeoutMs: 240_000 });
     });
 

@@ -12,6 +12,16 @@ export function runTsvmm(args: string[], options: { timeoutMs?: number; input?: 
   return runProcess(process.execPath, [cliPath, ...args], { timeoutMs: options.timeoutMs ?? 120_000, input: options.input });
 }
 
+/**
+ * A multi-line guest script as one word for the kernel command line: the
+ * kernel hands init at most 32 arguments (more panics the guest: "Too many
+ * boot init vars") and strips double quotes. So the script travels base64
+ * encoded and runs from a file, not from a pipe its own commands could read.
+ */
+export function guestScriptCommand(script: string): string {
+  return `echo ${Buffer.from(script).toString('base64')}|base64 -d>/tmp/script;sh /tmp/script`;
+}
+
 /** Boots the default guest, runs `command` through /init, and returns what tsvmm printed. */
 export function runInGuest(command: string, extraArgs: string[] = [], timeoutMs = 120_000): Promise<ProcessResult> {
   return runTsvmm(['--cmdline', `quiet -- ${command}`, ...extraArgs], { timeoutMs });
