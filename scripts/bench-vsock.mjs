@@ -1,0 +1,391 @@
+#!/usr/bin/env node
+// vsock benchmark, in one run:
+//   (a) raw Unix stream sockets on this machine, 64 KiB writes: the ceiling
+//       for vsock's host side (Node in one process, as tsvmm's device loop
+//       sees it, and two processes);
+//   (b) the device path driven by the simulated guest driver (no KVM):
+//       host socket <-> compiled device (dist/) <-> virtqueues in guest RAM;
+//   (c) a real Linux guest with socat and dd, where KVM can boot Linux
+//       (inside the nested sandbox here), with the same raw baseline
+//       measured there, since the sandbox is a much slower machine.
+// Throughput in GB/s (10^9 bytes/s), medians of several runs; ratios to
+// the raw baseline measured in the same run. The issue's target: the
+// device path reaches at least half the raw Unix-socket throughput.
+//
+//   npm run bench:vsock [-- --runs N] [--mib N] [--guest-mib N] [--no-guest]
+//
+// --mib: MiB per throughput run for (a) and (b) (default 512); --guest-mib:
+// the same for (c) (default 64); --no-guest: (a) and (b) only.
+//
+// (b) uses test/helpers/vsock-bench.ts, which imports src/. Node 20 cannot
+// run TypeScript, so those helpers are transpiled into a temp dir at start,
+// with their imports of src/ pointed at dist/: the benchmark measures the
+// same compiled JavaScript the CLI runs.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import ts from 'typescript';
+import { formatRow, median } from './lib/stats.mjs';
+import { hostKvmKind, insideSandbox } from './lib/host-kvm.mjs';
+import { step } from './lib/progress.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const CHUNK = 64 * 1024;
+const MiB = 1024 * 1024;
+
+function option(name, fallback) {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+}
+const runs = option('--runs', 3);
+const hostMiB = option('--mib', 512);
+const guestMiB = option('--guest-mib', 64);
+const onlyGuestPart = process.argv.includes('--guest-part');
+
+const gbps = (bytes, ns) => bytes / ns;
+const fmt = (value) => value.toFixed(value < 0.1 ? 3 : 2);
+const us = (ns) => (ns / 1000).toFixed(1);
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+
+async function medianOf(count, measure) {
+  const samples = [];
+  for (let i = 0; i < count; i++) samples.push(await measure());
+  return median(samples);
+}
+
+// ---- (a) raw Unix sockets ------------------------------------------------
+
+/** Listens on a fresh socket path; `onSocket` gets each accepted socket. */
+async function listen(dir, name, onSocket) {
+  const path = join(dir, name);
+  const server = net.createServer(onSocket);
+  await new Promise((done) => server.listen({ path }, done));
+  return { path, server };
+}
+
+/** Writes `total` bytes in CHUNK writes, honouring back-pressure, then ends the socket. */
+function pump(socket, total) {
+  const chunk = Buffer.alloc(CHUNK, 1);
+  let written = 0;
+  const more = () => {
+    while (written < total) {
+      written += CHUNK;
+      if (!socket.write(chunk)) return void socket.once('drain', more);
+    }
+    socket.end();
+  };
+  more();
+}
+
+/** Resolves with the ns from `startNs` until `total` bytes have been read from `socket`. */
+function countUntil(socket, total, startNs) {
+  return new Promise((done) => {
+    let received = 0;
+    socket.on('data', (chunk) => {
+      received += chunk.length;
+      if (received >= total) done(Number(process.hrtime.bigint() - startNs));
+    });
+  });
+}
+
+/** One process: a Node client writes to a Node server through a Unix socket (the same event loop, like tsvmm). */
+async function rawInProcess(dir, totalBytes) {
+  let accepted;
+  const serverSide = new Promise((done) => { accepted = done; });
+  const { path, server } = await listen(dir, 'raw-in.sock', (socket) => accepted(socket));
+  const client = net.createConnection({ path });
+  await new Promise((done) => client.once('connect', done));
+  const socket = await serverSide;
+  const start = process.hrtime.bigint();
+  const received = countUntil(socket, totalBytes, start);
+  pump(client, totalBytes);
+  const ns = await received;
+  server.close();
+  return gbps(totalBytes, ns);
+}
+
+/** Two processes: a child Node writes, this process reads. */
+async function rawTwoProcesses(dir, totalBytes) {
+  let resolveNs;
+  const measured = new Promise((done) => { resolveNs = done; });
+  const { path, server } = await listen(dir, 'raw-two.sock', (socket) => {
+    const start = process.hrtime.bigint();
+    void countUntil(socket, totalBytes, start).then(resolveNs);
+  });
+  const writer = `
+    const net = require('node:net');
+    const socket = net.createConnection({ path: ${JSON.stringify(path)} });
+    const chunk = Buffer.alloc(${CHUNK}, 1);
+    let written = 0;
+    const more = () => {
+      while (written < ${totalBytes}) { written += chunk.length; if (!socket.write(chunk)) return void socket.once('drain', more); }
+      socket.end();
+    };
+    socket.on('connect', more);`;
+  const child = spawn(process.execPath, ['-e', writer], { stdio: 'inherit' });
+  const ns = await measured;
+  await new Promise((done) => child.once('exit', done));
+  server.close();
+  return gbps(totalBytes, ns);
+}
+
+/** 64-byte ping-pong between two sockets of one process; returns sorted round-trip times in ns. */
+async function rawRoundTrips(dir, rounds) {
+  const { path, server } = await listen(dir, 'raw-rtt.sock', (socket) => socket.on('data', (d) => socket.write(d)));
+  const client = net.createConnection({ path });
+  await new Promise((done) => client.once('connect', done));
+  const times = await pingPong(client, rounds);
+  client.destroy();
+  server.close();
+  return times;
+}
+
+/** Sends 64 bytes, waits for 64 back, `rounds` times; returns sorted round-trip times in ns. */
+function pingPong(socket, rounds) {
+  const message = Buffer.alloc(64, 7);
+  const times = [];
+  let echoed = 0;
+  let start = 0n;
+  return new Promise((done) => {
+    socket.on('data', (d) => {
+      echoed += d.length;
+      if (echoed < message.length) return;
+      echoed -= message.length;
+      times.push(Number(process.hrtime.bigint() - start));
+      if (times.length === rounds) return done(times.sort((a, b) => a - b));
+      start = process.hrtime.bigint();
+      socket.write(message);
+    });
+    start = process.hrtime.bigint();
+    socket.write(message);
+  });
+}
+
+async function measureRaw(dir, totalBytes, rttRounds) {
+  return {
+    inProcess: await medianOf(runs, () => rawInProcess(dir, totalBytes)),
+    twoProcesses: await medianOf(runs, () => rawTwoProcesses(dir, totalBytes)),
+    rtt: await rawRoundTrips(dir, rttRounds),
+  };
+}
+
+function printRaw(raw, totalBytes) {
+  console.log(`raw Unix stream socket, ${CHUNK / 1024} KiB writes, ${totalBytes / MiB} MiB per run, median of ${runs}:`);
+  const widths = [38, 12];
+  console.log(formatRow(['', 'GB/s'], widths));
+  console.log(formatRow(['Node -> Node, one process', fmt(raw.inProcess)], widths));
+  console.log(formatRow(['Node -> Node, two processes', fmt(raw.twoProcesses)], widths));
+  console.log(formatRow(['64-byte round trip, one process (us)', `median ${us(median(raw.rtt))}, p99 ${us(percentile(raw.rtt, 0.99))}`], widths));
+}
+
+// ---- (b) the device path with the simulated guest driver -------------------
+
+/** Transpiles the benchmark helpers into `dir`, their imports of src/ pointed at dist/. Returns vsock-bench.js's URL. */
+function compileBenchHelpers(dir) {
+  const helpers = ['vsock-bench', 'vsock-guest', 'virtio-driver'];
+  const dist = pathToFileURL(join(root, 'dist')).href;
+  for (const name of helpers) {
+    const file = join(root, 'test', 'helpers', `${name}.ts`);
+    const { outputText } = ts.transpileModule(readFileSync(file, 'utf8'), {
+      fileName: file,
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    });
+    const js = outputText.replace(/(['"])\.\.\/\.\.\/src\//g, `$1${dist}/`);
+    if (/['"]\.\.\//.test(js)) throw new Error(`test/helpers/${name}.ts imports something outside src/ and test/helpers`);
+    writeFileSync(join(dir, `${name}.js`), js);
+  }
+  return pathToFileURL(join(dir, 'vsock-bench.js')).href;
+}
+
+async function measureSimulated(dir) {
+  const helpersDir = join(dir, 'helpers');
+  mkdirSync(helpersDir);
+  const bench = await import(compileBenchHelpers(helpersDir));
+  const totalBytes = hostMiB * MiB;
+  return {
+    hostToGuest: await medianOf(runs, () => bench.measureHostToGuest({ totalBytes })),
+    guestToHost: await medianOf(runs, () => bench.measureGuestToHost({ totalBytes, chunkSize: CHUNK })),
+    rtt: await bench.measureRoundTrips({ rounds: 10_000, messageSize: 64 }),
+  };
+}
+
+function printDevicePath(title, result, raw) {
+  console.log(title);
+  const widths = [26, 8, 30, 20];
+  console.log(formatRow(['', 'GB/s', `/ raw one process (${fmt(raw.inProcess)})`, '/ raw two processes'], widths));
+  for (const [label, value] of [['host -> guest', result.hostToGuest], ['guest -> host', result.guestToHost]]) {
+    console.log(formatRow([label, fmt(value), (value / raw.inProcess).toFixed(2), (value / raw.twoProcesses).toFixed(2)], widths));
+  }
+  const rawMedian = median(raw.rtt);
+  console.log(formatRow(['64-byte round trip (us)', '', `median ${us(median(result.rtt))} (raw ${us(rawMedian)}, x${(median(result.rtt) / rawMedian).toFixed(1)})`], widths) +
+    `  p99 ${us(percentile(result.rtt, 0.99))} over ${result.rtt.length} rounds`);
+}
+
+// ---- (c) a real guest --------------------------------------------------------
+
+/** Starts a Node listener on `path` that times each connection from accept to the end of its stream. */
+async function timedSink(dir, name) {
+  const samples = [];
+  const waiters = [];
+  const { path, server } = await listen(dir, name, (socket) => {
+    const start = process.hrtime.bigint();
+    let bytes = 0;
+    socket.on('data', (chunk) => { bytes += chunk.length; });
+    socket.on('end', () => {
+      samples.push({ bytes, ns: Number(process.hrtime.bigint() - start) });
+      waiters.shift()?.();
+      socket.end();
+    });
+  });
+  const next = () => new Promise((done) => (samples.length > 0 ? done() : waiters.push(done))).then(() => samples.shift());
+  return { path, server, next };
+}
+
+/** CONNECT to `port`, retrying until the guest accepts; resolves with the socket after its OK line. */
+async function connectToGuest(socketPath, port, deadlineMs = 120_000) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const socket = net.createConnection({ path: socketPath, allowHalfOpen: true });
+    const ok = await new Promise((done) => {
+      let text = '';
+      const onData = (chunk) => {
+        text += chunk.toString('latin1');
+        if (!text.includes('\n')) return;
+        socket.off('data', onData);
+        done(/^OK \d+\n$/.test(text));
+      };
+      socket.on('connect', () => socket.write(`CONNECT ${port}\n`));
+      socket.on('data', onData);
+      socket.on('error', () => done(false));
+      socket.on('close', () => done(false));
+    });
+    if (ok) return socket;
+    socket.destroy();
+    if (Date.now() > deadline) throw new Error(`the guest never accepted on port ${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Serves `text` to every client of a listener on `path` (the guest fetches its script this way). */
+async function serveText(dir, name, text) {
+  return (await listen(dir, name, (socket) => socket.end(text))).server;
+}
+
+async function measureGuest(dir) {
+  const socketPath = join(dir, 'g.sock');
+  const bytes = guestMiB * MiB;
+  const rttRounds = 1000;
+  // Guest -> host first (the host listener is up before boot), then host -> guest, then round trips.
+  // The kernel passes init at most 32 words: the command line fetches this script over vsock.
+  const guestScript = `
+    for r in $(seq ${runs}); do
+      dd if=/dev/zero bs=${CHUNK} count=${bytes / CHUNK} 2>/dev/null | socat -u -b ${CHUNK} - VSOCK-CONNECT:2:7002
+    done
+    for r in $(seq ${runs}); do
+      socat -u -b ${CHUNK} VSOCK-LISTEN:7001 - | dd of=/dev/null bs=${CHUNK} 2>/dev/null
+    done
+    socat -b ${CHUNK} VSOCK-LISTEN:7003 PIPE
+  `;
+  const scriptServer = await serveText(dir, 'g.sock_999', guestScript);
+  const sink = await timedSink(dir, 'g.sock_7002');
+  const vm = spawn(process.execPath, [join(root, 'dist', 'cli.js'), '--vsock', `cid=3,socket=${socketPath}`,
+    '--memory', 'size=512M', '--serial', 'null',
+    '--cmdline', 'quiet -- socat -u VSOCK-CONNECT:2:999 CREATE:/tmp/bench.sh && sh /tmp/bench.sh'], { stdio: 'inherit' });
+  const exited = new Promise((done) => vm.once('exit', done));
+  // Every wait also ends when tsvmm does: a guest that failed must not hang the benchmark.
+  const unlessExited = (promise) => Promise.race([promise, exited.then((code) => {
+    throw new Error(`tsvmm exited (status ${code}) before the benchmark finished`);
+  })]);
+  try {
+    const guestToHost = [];
+    for (let r = 0; r < runs; r++) {
+      const sample = await unlessExited(sink.next());
+      if (sample.bytes !== bytes) throw new Error(`guest -> host: got ${sample.bytes} bytes, expected ${bytes}`);
+      guestToHost.push(gbps(sample.bytes, sample.ns));
+    }
+    const hostToGuest = [];
+    for (let r = 0; r < runs; r++) {
+      const socket = await unlessExited(connectToGuest(socketPath, 7001));
+      const start = process.hrtime.bigint();
+      // The guest's socat ends the stream once it has read everything: that is when the bytes have arrived.
+      const ended = new Promise((done) => socket.once('end', done));
+      pump(socket, bytes);
+      await unlessExited(ended);
+      hostToGuest.push(gbps(bytes, Number(process.hrtime.bigint() - start)));
+      socket.destroy();
+    }
+    const socket = await unlessExited(connectToGuest(socketPath, 7003));
+    const rtt = await unlessExited(pingPong(socket, rttRounds));
+    socket.end();
+    const code = await exited;
+    if (code !== 0) throw new Error(`tsvmm exited with status ${code}`);
+    return { hostToGuest: median(hostToGuest), guestToHost: median(guestToHost), rtt };
+  } finally {
+    vm.kill('SIGKILL');
+    sink.server.close();
+    scriptServer.close();
+  }
+}
+
+// ---- main ----------------------------------------------------------------------
+
+async function withTempDir(work) {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bench-vsock-'));
+  try {
+    return await work(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** (a) and (b): anywhere, no KVM needed. */
+async function hostPart() {
+  await withTempDir(async (dir) => {
+    step('(a) raw Unix sockets on this machine');
+    const raw = await measureRaw(dir, hostMiB * MiB, 10_000);
+    printRaw(raw, hostMiB * MiB);
+    step('(b) the device path (dist/) with the simulated guest driver, no KVM');
+    const simulated = await measureSimulated(dir);
+    printDevicePath(`virtio-vsock device, simulated guest (64 KiB host writes / guest packets), ${hostMiB} MiB per run, median of ${runs}:`, simulated, raw);
+    const worst = Math.min(simulated.hostToGuest, simulated.guestToHost) / raw.inProcess;
+    console.log(`target: the device path reaches at least half the raw throughput: ${worst >= 0.5 ? 'met' : 'NOT met'} (worst direction ${worst.toFixed(2)})`);
+  });
+}
+
+/** (c): where a real guest boots; its own raw baseline, measured on the same machine. */
+async function guestPart() {
+  await withTempDir(async (dir) => {
+    step(`(c) a real Linux guest${insideSandbox ? ' (inside the nested sandbox: TCG, a much slower machine)' : ''}`);
+    const raw = await measureRaw(dir, guestMiB * MiB, 1000);
+    printRaw(raw, guestMiB * MiB);
+    const guest = await measureGuest(dir);
+    printDevicePath(`tsvmm + real guest, socat + dd in the guest (64 KiB), ${guestMiB} MiB per run, median of ${runs}:`, guest, raw);
+  });
+}
+
+async function main() {
+  if (onlyGuestPart) return guestPart();
+  // The benchmark runs the compiled code (dist/): compile first if the sources changed.
+  const build = spawnSync(process.execPath, [join(root, 'scripts', 'ensure-built.mjs')], { stdio: 'inherit' });
+  if (build.status !== 0) return build.status ?? 1;
+  await hostPart();
+  if (process.argv.includes('--no-guest')) return 0;
+  const kvm = hostKvmKind();
+  if (!insideSandbox) {
+    const { buildGuestImages } = await import('./build-guest-images.mjs');
+    step('guest images');
+    await buildGuestImages({ sandbox: kvm !== 'hardware' });
+  }
+  if (kvm === 'hardware' || insideSandbox) return guestPart();
+  step(`this host's /dev/kvm is ${kvm === 'pvm' ? 'PVM, which cannot boot a stock Linux kernel' : 'missing'}: ` +
+    'the real guest runs inside the nested sandbox (npm run sandbox), where KVM works');
+  const { runInSandbox } = await import('./sandbox.mjs');
+  const command = [process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--guest-part']
+    .map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  return runInSandbox(command, { cwd: root });
+}
+
+process.exitCode = (await main()) ?? 0;
