@@ -9,13 +9,13 @@
 import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { numberOption } from './lib/options.mjs';
 import { formatRow, median } from './lib/stats.mjs';
 import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = (name) => join(root, 'guest-images', 'out', name);
-const runsArg = process.argv.indexOf('--runs');
-const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
+const runs = numberOption('--runs', 5);
 const MARKER = 'tsvmm-bench-init-reached';
 
 function timeBoot(command, args) {

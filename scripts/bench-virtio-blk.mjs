@@ -25,12 +25,13 @@
 // it is transpiled into a temp dir at start, its imports of src/ pointed at
 // dist/, so the benchmark measures the compiled JavaScript the CLI runs.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { numberOption } from './lib/options.mjs';
+import { compileTestHelpers } from './lib/test-helpers.mjs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import ts from 'typescript';
 import { insideSandbox } from './lib/host-kvm.mjs';
 import { step } from './lib/progress.mjs';
 import { formatRow, median } from './lib/stats.mjs';
@@ -41,13 +42,9 @@ const dist = pathToFileURL(join(root, 'dist')).href;
 const out = (name) => join(root, 'guest-images', 'out', name);
 const MiB = 1024 * 1024;
 
-function option(name, fallback) {
-  const at = process.argv.indexOf(name);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
-const runs = option('--runs', 3);
-const deviceMiB = option('--mib', 512);
-const guestMiB = option('--guest-mib', 256);
+const runs = numberOption('--runs', 3);
+const deviceMiB = numberOption('--mib', 512);
+const guestMiB = numberOption('--guest-mib', 256);
 
 /** 1 MiB requests of 16 x 64 KiB segments (the device's SIZE_MAX), 8 in flight. */
 const REQUEST_BYTES = MiB;
@@ -78,17 +75,9 @@ async function timed(body) {
 
 // ---- (a) the device path -------------------------------------------------
 
-/** Transpiles the simulated driver into `dir`, its imports of src/ pointed at dist/; returns its module. */
+/** The simulated driver, compiled against dist/ into `dir`. */
 async function loadSimulatedDriver(dir) {
-  const file = join(root, 'test', 'helpers', 'virtio-driver.ts');
-  const { outputText } = ts.transpileModule(readFileSync(file, 'utf8'), {
-    fileName: file,
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-  });
-  const js = outputText.replace(/(['"])\.\.\/\.\.\/src\//g, `$1${dist}/`);
-  if (/['"]\.\.\//.test(js)) throw new Error('test/helpers/virtio-driver.ts imports something outside src/');
-  writeFileSync(join(dir, 'virtio-driver.js'), js);
-  return import(pathToFileURL(join(dir, 'virtio-driver.js')).href);
+  return import(compileTestHelpers(['virtio-driver'], dir)['virtio-driver']);
 }
 
 /** The ceiling: Node's fs reading or writing 1 MiB at a time, IN_FLIGHT at once, as DiskImage does. */

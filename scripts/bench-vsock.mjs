@@ -22,12 +22,13 @@
 // with their imports of src/ pointed at dist/: the benchmark measures the
 // same compiled JavaScript the CLI runs.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import ts from 'typescript';
+import { numberOption } from './lib/options.mjs';
+import { compileTestHelpers } from './lib/test-helpers.mjs';
+import { fileURLToPath } from 'node:url';
 import { formatRow, median } from './lib/stats.mjs';
 import { hostKvmKind, insideSandbox } from './lib/host-kvm.mjs';
 import { step } from './lib/progress.mjs';
@@ -36,13 +37,9 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CHUNK = 64 * 1024;
 const MiB = 1024 * 1024;
 
-function option(name, fallback) {
-  const at = process.argv.indexOf(name);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
-const runs = option('--runs', 3);
-const hostMiB = option('--mib', 512);
-const guestMiB = option('--guest-mib', 64);
+const runs = numberOption('--runs', 3);
+const hostMiB = numberOption('--mib', 512);
+const guestMiB = numberOption('--guest-mib', 64);
 const onlyGuestPart = process.argv.includes('--guest-part');
 
 const gbps = (bytes, ns) => bytes / ns;
@@ -183,27 +180,10 @@ function printRaw(raw, totalBytes) {
 
 // ---- (b) the device path with the simulated guest driver -------------------
 
-/** Transpiles the benchmark helpers into `dir`, their imports of src/ pointed at dist/. Returns vsock-bench.js's URL. */
-function compileBenchHelpers(dir) {
-  const helpers = ['vsock-bench', 'vsock-guest', 'virtio-driver'];
-  const dist = pathToFileURL(join(root, 'dist')).href;
-  for (const name of helpers) {
-    const file = join(root, 'test', 'helpers', `${name}.ts`);
-    const { outputText } = ts.transpileModule(readFileSync(file, 'utf8'), {
-      fileName: file,
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-    });
-    const js = outputText.replace(/(['"])\.\.\/\.\.\/src\//g, `$1${dist}/`);
-    if (/['"]\.\.\//.test(js)) throw new Error(`test/helpers/${name}.ts imports something outside src/ and test/helpers`);
-    writeFileSync(join(dir, `${name}.js`), js);
-  }
-  return pathToFileURL(join(dir, 'vsock-bench.js')).href;
-}
-
 async function measureSimulated(dir) {
   const helpersDir = join(dir, 'helpers');
   mkdirSync(helpersDir);
-  const bench = await import(compileBenchHelpers(helpersDir));
+  const bench = await import(compileTestHelpers(['vsock-bench', 'vsock-guest', 'virtio-driver'], helpersDir)['vsock-bench']);
   const totalBytes = hostMiB * MiB;
   return {
     hostToGuest: await medianOf(runs, () => bench.measureHostToGuest({ totalBytes })),
@@ -291,14 +271,19 @@ async function measureGuest(dir) {
   `;
   const scriptServer = await serveText(dir, 'g.sock_999', guestScript);
   const sink = await timedSink(dir, 'g.sock_7002');
+  const consolePath = join(dir, 'guest-console.log');
   const vm = spawn(process.execPath, [join(root, 'dist', 'cli.js'), '--vsock', `cid=3,socket=${socketPath}`,
-    '--memory', 'size=512M', '--serial', 'null',
+    '--memory', 'size=512M', '--serial', `file=${consolePath}`,
     '--cmdline', 'quiet -- socat -u VSOCK-CONNECT:2:999 CREATE:/tmp/bench.sh && sh /tmp/bench.sh'], { stdio: 'inherit' });
   const exited = new Promise((done) => vm.once('exit', done));
-  // Every wait also ends when tsvmm does: a guest that failed must not hang the benchmark.
-  const unlessExited = (promise) => Promise.race([promise, exited.then((code) => {
-    throw new Error(`tsvmm exited (status ${code}) before the benchmark finished`);
-  })]);
+  const failure = (why) => new Error(`${why}; the guest console ended with:\n${readFileSync(consolePath, 'utf8').slice(-2000)}`);
+  // Every wait also ends when tsvmm does, or after a generous time: a guest that failed must not hang the benchmark.
+  const unlessExited = (promise) => {
+    let timer;
+    const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(failure('no progress for 5 minutes')), 300_000); });
+    const exit = exited.then((code) => { throw failure(`tsvmm exited (status ${code}) before the benchmark finished`); });
+    return Promise.race([promise, exit, timeout]).finally(() => clearTimeout(timer));
+  };
   try {
     const guestToHost = [];
     for (let r = 0; r < runs; r++) {
