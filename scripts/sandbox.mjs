@@ -82,6 +82,9 @@ function writeControlFolder(command, cwd) {
   return ctlDir;
 }
 
+/** The exit status when the L1 machine stopped without reporting the command's status. */
+export const SANDBOX_DIED = 125;
+
 /**
  * Runs `command` in the sandbox; resolves with its exit status. Output goes
  * to `output` (default: our stdout). Never leaves QEMU or the control folder
@@ -136,7 +139,7 @@ export async function runInSandbox(command, options = {}) {
       console.error(`sandbox: the L1 machine stopped without reporting the command's status ` +
         `(QEMU ${code === null ? `signal ${signal}` : `exit ${code}`}).` +
         `${qemuErrors ? `\nQEMU said: ${qemuErrors.trim()}` : ''}\nRerun with --verbose to see the L1 kernel's messages.`);
-      return 125;
+      return SANDBOX_DIED;
     }
     return Number(readFileSync(statusFile, 'utf8').trim());
   } finally {
