@@ -22,16 +22,16 @@
 // with their imports of src/ pointed at dist/: the benchmark measures the
 // same compiled JavaScript the CLI runs.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { numberOption } from './lib/options.mjs';
-import { compileTestHelpers } from './lib/test-helpers.mjs';
 import { fileURLToPath } from 'node:url';
-import { formatRow, median } from './lib/stats.mjs';
 import { hostKvmKind, insideSandbox } from './lib/host-kvm.mjs';
+import { numberOption } from './lib/options.mjs';
 import { step } from './lib/progress.mjs';
+import { formatRow, median } from './lib/stats.mjs';
+import { compileTestHelpers } from './lib/test-helpers.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CHUNK = 64 * 1024;
@@ -240,6 +240,7 @@ async function connectToGuest(socketPath, port, deadlineMs = 120_000) {
       socket.on('connect', () => socket.write(`CONNECT ${port}\n`));
       socket.on('data', onData);
       socket.on('error', () => done(false));
+      socket.on('end', () => done(false)); // allowHalfOpen: a refusal ends our read side, 'close' would not come
       socket.on('close', () => done(false));
     });
     if (ok) return socket;
@@ -260,13 +261,17 @@ async function measureGuest(dir) {
   const rttRounds = 1000;
   // Guest -> host first (the host listener is up before boot), then host -> guest, then round trips.
   // The kernel passes init at most 32 words: the command line fetches this script over vsock.
+  // Its console (in the error when something fails) says how far it got.
   const guestScript = `
     for r in $(seq ${runs}); do
+      echo "bench: guest -> host, run $r"
       dd if=/dev/zero bs=${CHUNK} count=${bytes / CHUNK} 2>/dev/null | socat -u -b ${CHUNK} - VSOCK-CONNECT:2:7002
     done
     for r in $(seq ${runs}); do
+      echo "bench: host -> guest, run $r"
       socat -u -b ${CHUNK} VSOCK-LISTEN:7001 - | dd of=/dev/null bs=${CHUNK} 2>/dev/null
     done
+    echo "bench: round trips"
     socat -b ${CHUNK} VSOCK-LISTEN:7003 PIPE
   `;
   const scriptServer = await serveText(dir, 'g.sock_999', guestScript);
@@ -276,11 +281,13 @@ async function measureGuest(dir) {
     '--memory', 'size=512M', '--serial', `file=${consolePath}`,
     '--cmdline', 'quiet -- socat -u VSOCK-CONNECT:2:999 CREATE:/tmp/bench.sh && sh /tmp/bench.sh'], { stdio: 'inherit' });
   const exited = new Promise((done) => vm.once('exit', done));
-  const failure = (why) => new Error(`${why}; the guest console ended with:\n${readFileSync(consolePath, 'utf8').slice(-2000)}`);
+  const stallMs = 300_000;
+  const failure = (why) => new Error(`${why}; the guest console ended with:\n${
+    existsSync(consolePath) ? readFileSync(consolePath, 'utf8').slice(-2000) : '(nothing)'}`);
   // Every wait also ends when tsvmm does, or after a generous time: a guest that failed must not hang the benchmark.
   const unlessExited = (promise) => {
     let timer;
-    const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(failure('no progress for 5 minutes')), 300_000); });
+    const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(failure(`no progress for ${stallMs / 1000} s`)), stallMs); });
     const exit = exited.then((code) => { throw failure(`tsvmm exited (status ${code}) before the benchmark finished`); });
     return Promise.race([promise, exit, timeout]).finally(() => clearTimeout(timer));
   };
@@ -373,4 +380,9 @@ async function main() {
   return runInSandbox(command, { cwd: root });
 }
 
-process.exitCode = (await main()) ?? 0;
+try {
+  process.exitCode = (await main()) ?? 0;
+} catch (error) {
+  console.error(`bench-vsock: ${error.message ?? error}`);
+  process.exitCode = 1;
+}
