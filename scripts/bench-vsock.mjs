@@ -26,11 +26,12 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hostKvmKind, insideSandbox } from './lib/host-kvm.mjs';
 import { numberOption } from './lib/options.mjs';
+import { insideSandbox } from './lib/host-kvm.mjs';
 import { step } from './lib/progress.mjs';
 import { formatRow, median } from './lib/stats.mjs';
 import { compileTestHelpers } from './lib/test-helpers.mjs';
+import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CHUNK = 64 * 1024;
@@ -378,19 +379,9 @@ async function main() {
   if (build.status !== 0) return build.status ?? 1;
   await hostPart();
   if (process.argv.includes('--no-guest')) return 0;
-  const kvm = hostKvmKind();
-  if (!insideSandbox) {
-    const { buildGuestImages } = await import('./build-guest-images.mjs');
-    step('guest images');
-    await buildGuestImages({ sandbox: kvm !== 'hardware' });
-  }
-  if (kvm === 'hardware' || insideSandbox) return guestPart();
-  step(`this host's /dev/kvm is ${kvm === 'pvm' ? 'PVM, which cannot boot a stock Linux kernel' : 'missing'}: ` +
-    'the real guest runs inside the nested sandbox (npm run sandbox), where KVM works');
-  const { runInSandbox } = await import('./sandbox.mjs');
-  const command = [process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--guest-part']
-    .map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
-  return runInSandbox(command, { cwd: root });
+  // The guest part where KVM can boot Linux; re-run inside the sandbox, it
+  // skips the host part already measured here.
+  return runWhereKvmWorks(import.meta.url, guestPart, { rerunArgs: ['--guest-part'] });
 }
 
 try {

@@ -82,6 +82,11 @@ function writeControlFolder(command, cwd) {
   return ctlDir;
 }
 
+/** Quotes arguments into one POSIX shell command line for runInSandbox(). */
+export function shellCommand(args) {
+  return args.map((a) => `'${String(a).replaceAll("'", "'\\''")}'`).join(' ');
+}
+
 /** The exit status when the L1 machine stopped without reporting the command's status. */
 export const SANDBOX_DIED = 125;
 

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { buildGuestImages } from './build-guest-images.mjs';
 import { hostKvmKind, insideSandbox } from './lib/host-kvm.mjs';
 import { step } from './lib/progress.mjs';
-import { SANDBOX_DIED, runInSandbox } from './sandbox.mjs';
+import { SANDBOX_DIED, runInSandbox, shellCommand } from './sandbox.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = join(root, 'node_modules', '.tsvmm-test-results');
@@ -69,7 +69,7 @@ add(countResults(hostFile, 'host'));
 const e2eFile = join(resultsDir, 'e2e.json');
 if (e2eInSandbox) {
   step(`end-to-end tests inside the nested sandbox: this host's /dev/kvm is ${kvm === 'pvm' ? 'PVM, which cannot boot a stock Linux kernel' : 'missing'}`);
-  const command = ['npx', ...vitestArgs(['e2e'], e2eFile)].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  const command = shellCommand(['npx', ...vitestArgs(['e2e'], e2eFile)]);
   // Bounded, so that a hung sandbox fails the run long before CI's own limit.
   let status = await runInSandbox(command, { cwd: root, timeoutSeconds: 45 * 60 });
   if (status === SANDBOX_DIED) {

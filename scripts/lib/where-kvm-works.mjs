@@ -8,10 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { buildGuestImages } from '../build-guest-images.mjs';
 import { hostKvmKind, insideSandbox } from './host-kvm.mjs';
 import { step } from './progress.mjs';
-import { runInSandbox } from '../sandbox.mjs';
+import { runInSandbox, shellCommand } from '../sandbox.mjs';
 
-/** Resolves with the exit status: main()'s (0 unless it throws or returns one) or the sandbox's. */
-export async function runWhereKvmWorks(scriptUrl, main) {
+/**
+ * Resolves with the exit status: main()'s (0 unless it throws or returns one)
+ * or the sandbox's. `rerunArgs` are added to the script's arguments when it
+ * is re-run inside the sandbox (e.g. to skip work already done outside).
+ */
+export async function runWhereKvmWorks(scriptUrl, main, { rerunArgs = [] } = {}) {
   const kvm = hostKvmKind();
   // Inside the sandbox the image cache is not visible: the caller built them.
   if (!insideSandbox) {
@@ -22,7 +26,6 @@ export async function runWhereKvmWorks(scriptUrl, main) {
 
   step(`this host's /dev/kvm is ${kvm === 'pvm' ? 'PVM, which cannot boot a stock Linux kernel' : 'missing'}: ` +
     'running inside the nested sandbox (npm run sandbox), where KVM works');
-  const command = [process.execPath, fileURLToPath(scriptUrl), ...process.argv.slice(2)]
-    .map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  const command = shellCommand([process.execPath, fileURLToPath(scriptUrl), ...process.argv.slice(2), ...rerunArgs]);
   return runInSandbox(command, { cwd: process.cwd() });
 }
