@@ -27,7 +27,7 @@ export class InfoRequested extends Error {
   }
 }
 
-const SINGLE_OPTIONS = ['kernel', 'initramfs', 'cmdline', 'cpus', 'memory', 'serial', 'console'] as const;
+const SINGLE_OPTIONS = ['kernel', 'initramfs', 'cmdline', 'cpus', 'memory', 'serial', 'console', 'timeout'] as const;
 
 const HELP_NOTES = `
 Serial port and console:
@@ -62,6 +62,19 @@ Examples:
     tsvmm --vsock cid=3,socket=/tmp/vm.vsock --cmdline "-- echo hi | socat - VSOCK-CONNECT:2:5000"
   Boot log to a file instead of the terminal:
     tsvmm --serial file=boot.log --cmdline "-- uname -a"
+  In CI: the command's status becomes tsvmm's, a hung guest is stopped
+  after 10 minutes (status 124), a kernel panic exits 101:
+    tsvmm --timeout 600 --cmdline "quiet -- mount /dev/vda /mnt && /mnt/run-tests" \
+          --disk path=tests.ext4,readonly=on
+  How long the boot took, to the first instruction and to init:
+    tsvmm --boot-timer --cmdline "quiet -- true"
+
+Exit status:
+  the guest's own (reported through its status device: the default guest
+  reports its command's status), 0 when the guest resets or powers off
+  without reporting one, 101 guest kernel panic, 1 guest died (triple
+  fault, KVM error), 2 a mistake in the options, 124 --timeout ran out,
+  130/143 SIGINT/SIGTERM. See the README's "Exit status" section.
 `;
 
 /** Each occurrence is kept so that a repeated single-value option can be reported. */
@@ -83,6 +96,8 @@ function buildProgram(output: { out: string[]; err: string[] }): Command {
     .option('--console <mode>', 'virtio-console (hvc0): tty, off, null or file=PATH (default: off)', collect)
     .option('--disk <options>', 'virtio-blk disk: path=PATH[,readonly=on|off][,id=NAME]; repeat for more disks', collect)
     .option('--vsock <options>', 'virtio-vsock device: cid=N,socket=PATH (N from 3 to 4294967294)', collect)
+    .option('--timeout <seconds>', 'stop the VM after this many seconds; tsvmm then exits with status 124', collect)
+    .option('--boot-timer', 'print on stderr when the guest ran its first instruction and when its init started')
     .addHelpText('after', HELP_NOTES)
     .allowExcessArguments(true) // Reported by parseCommandLine with a hint instead of commander's message.
     .exitOverride()
@@ -120,16 +135,17 @@ export function parseCommandLine(argv: string[], context: ConfigContext = {}): V
   return configFromOptions(optionStrings(program.opts()), context);
 }
 
-function optionStrings(opts: Record<string, string[] | undefined>): VmOptionStrings {
+function optionStrings(opts: Record<string, string[] | boolean | undefined>): VmOptionStrings {
   const strings: VmOptionStrings = {};
   for (const name of SINGLE_OPTIONS) {
     const values = opts[name];
-    if (values === undefined) continue;
+    if (!Array.isArray(values)) continue;
     if (values.length > 1) throw new CommandLineError(`--${name}: given ${values.length} times; it takes one value`);
     strings[name] = values[0];
   }
-  if (opts.disk) strings.disk = opts.disk;
-  if (opts.vsock) strings.vsock = opts.vsock;
+  if (Array.isArray(opts.disk)) strings.disk = opts.disk;
+  if (Array.isArray(opts.vsock)) strings.vsock = opts.vsock;
+  if (opts.bootTimer === true) strings.bootTimer = true;
   return strings;
 }
 

@@ -8,7 +8,7 @@
 //   files.ts      file-system checks and where the default guest lives
 import { existsSync } from 'node:fs';
 import { defaultGuestImages, packageRoot } from './config/files.js';
-import { parseCharMode, parseCpus, parseDisk, parseMemory, parseVsock } from './config/options.js';
+import { parseCharMode, parseCpus, parseDisk, parseMemory, parseTimeout, parseVsock } from './config/options.js';
 import { ConfigError, DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, type CharMode, type VmConfig } from './config/types.js';
 import { validateGuestImages, validateSettings } from './config/validate.js';
 
@@ -28,6 +28,10 @@ export interface VmOptionStrings {
   console?: string;
   disk?: string[];
   vsock?: string[];
+  /** `--timeout SECONDS`. */
+  timeout?: string;
+  /** `--boot-timer`. */
+  bootTimer?: boolean;
 }
 
 export interface ConfigContext {
@@ -57,6 +61,8 @@ export function configFromOptions(options: VmOptionStrings, context: ConfigConte
   const config: VmConfig = { kernel: images.kernel, cmdline: options.cmdline ?? '', cpus, memory, serial, console, disks };
   if (images.initramfs !== undefined) config.initramfs = images.initramfs;
   if (vsock) config.vsock = vsock;
+  if (options.timeout !== undefined) config.timeoutSeconds = parseTimeout(options.timeout);
+  if (options.bootTimer) config.bootTimer = true;
   validateSettings(config);
   for (const [what, path] of images.defaults) {
     if (!existsSync(path)) {

@@ -6,12 +6,13 @@
 // module; read them in the order they are called here.
 import { readFileSync } from 'node:fs';
 import {
-  BootConfigError, DEFAULT_KERNEL_PARAMS, KVM_IDENTITY_MAP_ADDRESS, KVM_TSS_ADDRESS, KernelImageError,
-  buildCmdline, ramRegions, writeBootMemory, type BootMemory,
+  BootConfigError, DEFAULT_KERNEL_PARAMS, GUEST_STATUS_SIZE, GUEST_STATUS_START, KVM_IDENTITY_MAP_ADDRESS,
+  KVM_TSS_ADDRESS, KernelImageError, buildCmdline, ramRegions, writeBootMemory, type BootMemory,
 } from './arch/x86_64/index.js';
 import { Bus } from './bus/bus.js';
 import { ConfigError, type VmConfig } from './config.js';
 import type { CharBackend } from './devices/char-backend.js';
+import { GuestStatusDevice, guestStatusParameter } from './devices/guest-status.js';
 import { openCharBackend, restoreTerminal } from './devices/host-char-backend.js';
 import { BlockDeviceError, openBlockDevice } from './devices/virtio/block/index.js';
 import { VirtioConsole } from './devices/virtio/console.js';
@@ -26,19 +27,18 @@ import { allocateGuestRam, registerGuestRam } from './memory/ram.js';
 import type { VcpuExit } from './vcpu/vcpu-exit.js';
 import { VcpuThread } from './vcpu/vcpu-thread.js';
 import { SHARED_LSR, SHARED_MSR } from './devices/legacy/serial-8250.js';
+import { BootTimer, formatBootTimes, type BootTimes } from './vm/boot-timer.js';
 import { CleanupStack } from './vm/cleanup-stack.js';
+import { PanicWatch, resetWasPanic } from './vm/guest-panic.js';
 import { createLegacyDevices } from './vm/legacy-devices.js';
 import { applyVcpuBootState } from './vm/vcpu-boot-state.js';
 import { placeVirtioDevice } from './vm/virtio-slots.js';
+import {
+  guestDied, guestEnded, guestPanicked, guestReportedExit, stoppedBySignal, timedOut, type VmExit,
+} from './vm/vm-exit.js';
 
-/** Why a VM stopped, and the exit status tsvmm reports for it. */
-export interface VmExit {
-  readonly reason: 'reset' | 'poweroff' | 'guest-died' | 'signal' | 'quit';
-  /** 0 when the guest reset or powered off; non-zero otherwise. */
-  readonly status: number;
-  /** One line for the user, when there is something to say. */
-  readonly message?: string;
-}
+export type { VmExit, VmExitReason } from './vm/vm-exit.js';
+export type { BootTimes } from './vm/boot-timer.js';
 
 /** 8250 register offsets: line status and modem status. */
 const LSR_OFFSET = 5;
@@ -56,14 +56,28 @@ export class Vm {
   readonly boot: BootMemory;
   /** Resolves once the VM has stopped and released everything. */
   readonly exited: Promise<VmExit>;
+  /** Resolves when the guest's init signals its start (never, if it does not). */
+  readonly initStarted: Promise<BootTimes>;
 
   private stopRequested: ((exit: VmExit) => void) | undefined;
 
-  private constructor(boot: BootMemory, private readonly vcpus: readonly VcpuThread[], private readonly cleanup: CleanupStack) {
+  private constructor(
+    boot: BootMemory,
+    private readonly vcpus: readonly VcpuThread[],
+    private readonly cleanup: CleanupStack,
+    private readonly bootTimer: BootTimer,
+    initStarted: Promise<BootTimes>,
+  ) {
     this.boot = boot;
     this.cmdline = boot.cmdline.text;
+    this.initStarted = initStarted;
     const stopped = new Promise<VmExit>((resolve) => { this.stopRequested = resolve; });
     this.exited = stopped.then((exit) => this.shutDown(exit));
+  }
+
+  /** The boot timer's figures so far: ms since the process started, for each mark reached. */
+  get bootTimes(): BootTimes {
+    return this.bootTimer.times;
   }
 
   /**
@@ -72,9 +86,12 @@ export class Vm {
    * left open when it throws.
    */
   static async start(config: VmConfig): Promise<Vm> {
+    const bootTimer = new BootTimer();
     const cleanup = new CleanupStack();
     let vm: Vm | undefined;
     const requestStop = (exit: VmExit) => vm?.stop(exit);
+    let initSignalled: (times: BootTimes) => void = () => {};
+    const initStarted = new Promise<BootTimes>((resolve) => { initSignalled = resolve; });
     try {
       const kvm = Kvm.open();
       cleanup.push('/dev/kvm', () => kvm.close());
@@ -86,22 +103,39 @@ export class Vm {
       createInterruptControllers(vmFd);
       registerGuestRam(vmFd, ram);
 
-      const quit = () => requestStop({ reason: 'quit', status: 0, message: 'stopped at the user\'s request (Ctrl-A x)' });
-      const serialBackend = openBackend(config.serial, cleanup, 'serial', quit);
-      const consoleBackend = openBackend(config.console, cleanup, 'console', quit);
+      // The guest's verdict: what it reports through the status device, or
+      // a kernel panic, seen in guest RAM at the reset or on its console.
+      const guestStatus = new GuestStatusDevice({
+        onExit: (status) => requestStop(guestReportedExit(status)),
+        onInitStarted: () => { if (bootTimer.markInit()) initSignalled(bootTimer.times); },
+      });
+      const panicWatch = new PanicWatch((reason) => requestStop(guestPanicked(reason)));
+      const guestEndedOnItsOwn = (how: 'reset' | 'poweroff') => {
+        if (how === 'reset' && (resetWasPanic(ram.memory) || panicWatch.reason !== undefined)) {
+          return guestPanicked(panicWatch.reason);
+        }
+        return guestEnded(how, guestStatus.reportedStatus);
+      };
 
-      const legacy = createLegacyDevices(vmFd, serialBackend, () => requestStop({ reason: 'reset', status: 0 }));
+      const quit = () => requestStop({ reason: 'quit', status: 0, message: 'stopped at the user\'s request (Ctrl-A x)' });
+      const watchConsole = (bytes: Uint8Array) => panicWatch.feed(bytes);
+      const serialBackend = openBackend(config.serial, cleanup, 'serial', quit, watchConsole);
+      const consoleBackend = openBackend(config.console, cleanup, 'console', quit, watchConsole);
+
+      const legacy = createLegacyDevices(vmFd, serialBackend, () => requestStop(guestEndedOnItsOwn('reset')));
       cleanup.push('legacy devices', () => legacy.close());
 
       const watcher = new FdWatcher();
       cleanup.push('the eventfd watcher', () => watcher.close());
       const mmio = new Bus('MMIO');
+      mmio.register(GUEST_STATUS_START, GUEST_STATUS_SIZE, guestStatus, 'guest status');
       const devices = await createVirtioDevices(config, consoleBackend, cleanup);
       const kernelParameters = devices.map((device, slot) => {
         const placed = placeVirtioDevice({ vm: vmFd, mmio, memory: ram.memory, watcher }, device, slot);
         cleanup.push(device.name, () => placed.detach());
         return placed.kernelParameter;
       });
+      kernelParameters.push(guestStatusParameter(GUEST_STATUS_START));
 
       const cmdline = buildCmdline(config.cmdline, {
         defaults: defaultKernelParameters(Boolean(serialBackend), Boolean(consoleBackend)),
@@ -138,10 +172,15 @@ export class Vm {
           { port: serialPort + LSR_OFFSET, sharedByteIndex: SHARED_LSR },
           { port: serialPort + MSR_OFFSET, sharedByteIndex: SHARED_MSR },
         ],
-        onExit: (exit) => requestStop(vcpuExitToVmExit(exit)),
+        onExit: (exit) => requestStop(vcpuExitToVmExit(exit, guestEndedOnItsOwn)),
       }));
-      vm = new Vm(boot, vcpus, cleanup);
+      vm = new Vm(boot, vcpus, cleanup, bootTimer, initStarted);
       for (const vcpu of vcpus) vcpu.start();
+      if (config.timeoutSeconds !== undefined) {
+        const seconds = config.timeoutSeconds;
+        const timer = setTimeout(() => requestStop(timedOut(seconds)), seconds * 1000);
+        cleanup.push('the timeout', () => clearTimeout(timer));
+      }
       return vm;
     } catch (error) {
       await cleanup.releaseAll();
@@ -151,7 +190,7 @@ export class Vm {
   }
 
   /** Asks the VM to stop (idempotent); `exited` resolves when it has. */
-  stop(exit: VmExit = { reason: 'signal', status: 143, message: 'stopped' }): Promise<VmExit> {
+  stop(exit: VmExit = { ...stoppedBySignal('SIGTERM'), message: 'stopped' }): Promise<VmExit> {
     this.stopRequested?.(exit);
     this.stopRequested = undefined;
     return this.exited;
@@ -173,14 +212,20 @@ export class Vm {
  */
 export async function runVm(config: VmConfig): Promise<number> {
   const vm = await Vm.start(config);
-  const onSignal = (signal: NodeJS.Signals) => {
-    vm.stop({ reason: 'signal', status: signal === 'SIGINT' ? 130 : 143, message: `stopped by ${signal}` });
-  };
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => vm.stop(stoppedBySignal(signal));
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let bootTimesPrinted = false;
+  const printBootTimes = () => {
+    if (!config.bootTimer || bootTimesPrinted) return;
+    bootTimesPrinted = true;
+    process.stderr.write(`tsvmm: ${formatBootTimes(vm.bootTimes)}\n`);
+  };
+  void vm.initStarted.then(printBootTimes);
   try {
     const exit = await vm.exited;
     restoreTerminal();
+    printBootTimes(); // Also when init never signalled: then it says so.
     if (exit.message) process.stderr.write(`tsvmm: ${exit.message}\n`);
     return exit.status;
   } finally {
@@ -210,11 +255,19 @@ function defaultKernelParameters(serial: boolean, virtioConsole: boolean): strin
   return others;
 }
 
-function openBackend(mode: VmConfig['serial'], cleanup: CleanupStack, what: string, onQuitRequest: () => void): CharBackend | undefined {
+/** Opens a character device's host side; everything the guest writes to it is also shown to `watch`. */
+function openBackend(
+  mode: VmConfig['serial'], cleanup: CleanupStack, what: string, onQuitRequest: () => void, watch: (bytes: Uint8Array) => void,
+): CharBackend | undefined {
   if (mode.kind === 'off') return undefined;
   const backend = openCharBackend(mode, { onQuitRequest });
   cleanup.push(`the ${what} output`, () => backend.close());
-  return backend;
+  return {
+    write: (data) => { watch(data); return backend.write(data); },
+    onDrain: (callback) => backend.onDrain(callback),
+    onInput: (callback) => backend.onInput(callback),
+    close: () => backend.close(),
+  };
 }
 
 async function createVirtioDevices(config: VmConfig, consoleBackend: CharBackend | undefined, cleanup: CleanupStack): Promise<VirtioDevice[]> {
@@ -244,8 +297,8 @@ function readUserFile(path: string, option: string): Uint8Array {
   }
 }
 
-function vcpuExitToVmExit(exit: VcpuExit): VmExit {
-  if (exit.kind === 'system-event' && exit.systemEvent === 'reset') return { reason: 'reset', status: 0 };
-  if (exit.kind === 'system-event' && exit.systemEvent === 'shutdown') return { reason: 'poweroff', status: 0 };
-  return { reason: 'guest-died', status: 1, message: `guest died: ${exit.message}` };
+function vcpuExitToVmExit(exit: VcpuExit, guestEndedOnItsOwn: (how: 'reset' | 'poweroff') => VmExit): VmExit {
+  if (exit.kind === 'system-event' && exit.systemEvent === 'reset') return guestEndedOnItsOwn('reset');
+  if (exit.kind === 'system-event' && exit.systemEvent === 'shutdown') return guestEndedOnItsOwn('poweroff');
+  return guestDied(exit.message);
 }

@@ -52,3 +52,15 @@ export function parseVsock(text: string): VsockConfig {
   const cid = cidText === '-1' ? 0xffff_ffff : parseWholeNumber('--vsock', 'cid', cidText);
   return { cid, socket };
 }
+
+/** The longest `--timeout` accepted: a week, beyond any CI job and within setTimeout's limit (2^31 - 1 ms, 24.8 days). */
+const MAX_TIMEOUT_SECONDS = 7 * 24 * 3600;
+
+/** `--timeout SECONDS`: a positive number of seconds, fractions allowed (as timeout(1)). */
+export function parseTimeout(text: string): number {
+  const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS)) {
+    throw new ConfigError(`--timeout: "${text}" is not a positive number of seconds up to ${MAX_TIMEOUT_SECONDS} (e.g. --timeout 600)`);
+  }
+  return seconds;
+}

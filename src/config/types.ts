@@ -29,6 +29,10 @@ export interface VmConfig {
   console: CharMode;
   disks: DiskConfig[];
   vsock?: VsockConfig;
+  /** Stop the VM after this many seconds (exit status 124, as timeout(1)). */
+  timeoutSeconds?: number;
+  /** Print the boot timer's figures on stderr (the CLI's --boot-timer). */
+  bootTimer?: boolean;
 }
 
 /** A mistake in the configuration the user gave. The message is one line, meant to be shown as is. */

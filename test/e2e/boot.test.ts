@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { E820_RAM, e820Map } from '../../src/arch/x86_64/e820.js';
 import { MiB } from '../../src/config/types.js';
 import { images, imagesBuilt } from '../helpers/guest-images.js';
-import { runInGuest, runTsvmm } from '../helpers/tsvmm.js';
+import { runInGuest, startTsvmm } from '../helpers/tsvmm.js';
 import type { ProcessResult } from '../helpers/run-process.js';
 
 const PAGE_SIZE = 4096;
@@ -90,10 +90,25 @@ describe.skipIf(!imagesBuilt)('tsvmm boots the default guest', () => {
     expect(memory.memTotalKiB).toBeGreaterThan(480 * 1024);
   });
 
-  it('without " -- ", the serial port takes the shell\'s input from a pipe, and the shell\'s exit stops the VM', async () => {
-    // The guest's shell echoes what it reads (the console is a terminal), so
-    // the check looks for what only running the command prints: 6*7 = 42.
-    const result = await runTsvmm(['--cmdline', 'quiet'], { input: 'echo piped-$((6 * 7)) cpus=$(nproc)\nexit 3\n' });
+  it('without " -- ", the serial port takes the shell\'s input from a pipe, and the shell\'s exit status ends the VM', async () => {
+    // Typed as a person would: each line once the previous one has been
+    // answered. The guest's terminal echoes input when it arrives, so a line
+    // sent while the previous command still prints would be echoed into the
+    // middle of that command's output (seen once on a loaded machine:
+    // "piped-42 cpus=1" never appeared whole). The check looks for what only
+    // running the command prints: 6*7 = 42.
+    const vm = startTsvmm(['--cmdline', 'quiet'], { stdin: true });
+    try {
+      await vm.waitForOutput(/tsvmm-guest: interactive shell \(exit it to stop the VM\)/, 120_000);
+      vm.child.stdin!.write('echo piped-$((6 * 7)) cpus=$(nproc)\n');
+      await vm.waitForOutput(/^piped-42 cpus=1\r?$/m, 60_000);
+      vm.child.stdin!.end('exit 3\n');
+      expect(await vm.exit(60_000)).toBe(3);
+      expect(vm.output()).toMatch(/^tsvmm-guest: exit 3\r?$/m);
+    } finally {
+      vm.child.kill('SIGKILL');
+    }
+  });
     expect(result.timedOut, `timed out; output:\n${result.stdout.slice(-3000)}${result.stderr}`).toBe(false);
     const lines = guestLines(result);
     expect(lines).toContain('tsvmm-guest: interactive shell (exit it to stop the VM)');

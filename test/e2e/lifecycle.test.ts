@@ -4,37 +4,12 @@
 // line, and leave nothing behind: no process, no temporary file, no vsock
 // socket file. (A guest reset, exit 0, is covered by boot.test.ts; a guest
 // that dies by test/kvm/pvm-boot.test.ts.)
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { imagesBuilt } from '../helpers/guest-images.js';
-import { startTsvmm } from '../helpers/tsvmm.js';
-
-/** Processes whose environment holds `marker`: tsvmm and anything it started, even if reparented. */
-function processesMarkedWith(marker: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(marker)) pids.push(Number(entry));
-    } catch {
-      // Gone already, or not ours to read.
-    }
-  }
-  return pids;
-}
-
-/** Starts tsvmm with `marker` in its environment, which its children inherit. */
-function startMarked(marker: string, args: string[]): ReturnType<typeof startTsvmm> {
-  const [name, value] = marker.split('=') as [string, string];
-  process.env[name] = value;
-  try {
-    return startTsvmm(args);
-  } finally {
-    delete process.env[name];
-  }
-}
+import { processesMarkedWith, startMarked } from '../helpers/processes.js';
 
 describe.skipIf(!imagesBuilt)('tsvmm stops cleanly on SIGINT and SIGTERM', () => {
   for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {

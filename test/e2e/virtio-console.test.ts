@@ -105,7 +105,7 @@ describe.skipIf(!imagesBuilt)('virtio-console with a Linux guest', () => {
       // console drops what it is given while it has no device behind it.)
       expect(result.stdout).toMatch(/^\[ *\d+\.\d+\] Run \/init as init process\r?$/m);
       expect(result.stdout).toMatch(/^console=hvc0\r?$/m);
-      expect(result.stdout).toMatch(/^cmdline=console=hvc0 reboot=k panic=1 virtio_mmio\.device=4K@0x[0-9a-f]+:\d+ -- /m);
+      expect(result.stdout).toMatch(/^cmdline=console=hvc0 reboot=k,panic_warm panic=-1 virtio_mmio\.device=4K@0x[0-9a-f]+:\d+ tsvmm\.status=0xd1000000 -- /m);
       expect(result.stdout).toMatch(/^tsvmm-guest: exit 0\r?$/m);
     });
   });

@@ -37,8 +37,9 @@ export interface RunningTsvmm {
   exit(timeoutMs?: number): Promise<number | null>;
 }
 
-export function startTsvmm(args: string[]): RunningTsvmm {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `stdin: true` gives tsvmm a pipe as its standard input (child.stdin), for input typed step by step. */
+export function startTsvmm(args: string[], options: { stdin?: boolean } = {}): RunningTsvmm {
+  const child = spawn(process.execPath, [cliPath, ...args], { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   let output = '';
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer) => {

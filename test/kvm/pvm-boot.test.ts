@@ -40,7 +40,7 @@ describe.skipIf(!isPvm || !existsSync(images.vmlinux))('a real kernel on PVM /de
     expect(serial).toMatch(/^\[\s*\d+\.\d+\] Linux version 6\.12\.\d+ /m);
     const commandLine = serial.match(/^\[\s*\d+\.\d+\] Command line: (.*?)\r?$/m)?.[1];
     expect(commandLine).toBe(
-      'console=ttyS0 earlyprintk=ttyS0 reboot=k panic=1 nokaslr virtio_mmio.device=4K@0xd0000000:5 -- echo never-runs');
+      'console=ttyS0 earlyprintk=ttyS0 reboot=k,panic_warm panic=-1 nokaslr virtio_mmio.device=4K@0xd0000000:5 tsvmm.status=0xd1000000 -- echo never-runs');
     const e820Lines = [...serial.matchAll(/^\[\s*\d+\.\d+\] (BIOS-e820: .*?)\r?$/gm)].map((match) => match[1]);
     expect(e820Lines).toEqual(formatE820(e820Map(MEMORY_BYTES)));
 

@@ -8,8 +8,12 @@ import { BootConfigError } from './errors.js';
 import { CMDLINE_MAX_SIZE, CMDLINE_START, KiB, type VirtioMmioSlot } from './layout.js';
 import { SYNTHETIC_CMDLINE_SIZE, type SetupHeaderInfo } from './setup-header.js';
 
-/** Sensible defaults: serial console, reset through the i8042 to stop the VM, reboot (= stop) on panic. */
-export const DEFAULT_KERNEL_PARAMS: readonly string[] = ['console=ttyS0', 'reboot=k', 'panic=1'];
+/**
+ * Sensible defaults: serial console; reset through the i8042 to stop the VM;
+ * on a panic, reset at once (panic=-1) with the warm-reboot flag set, which
+ * is how tsvmm tells a panic from a clean reset (src/vm/guest-panic.ts).
+ */
+export const DEFAULT_KERNEL_PARAMS: readonly string[] = ['console=ttyS0', 'reboot=k,panic_warm', 'panic=-1'];
 
 export interface VmmKernelParams {
   /**

@@ -15,7 +15,8 @@
 //                +-----------------------------------+ low RAM ends at min(RAM size, 3 GiB)
 //   0xC000_0000  +-----------------------------------+
 //                | 32-bit MMIO gap: virtio-mmio at   |
-//                | 0xD000_0000, IOAPIC, LAPIC, TSS   |
+//                | 0xD000_0000, guest status device  |
+//                | at 0xD100_0000, IOAPIC, LAPIC, TSS|
 //   0x1_0000_0000+-----------------------------------+
 //                | RAM beyond 3 GiB continues here   |
 import type { MemoryRegion } from '../../memory/guest-memory.js';
@@ -56,6 +57,14 @@ export const CMDLINE_MAX_SIZE = 0x10000;
  * (arch/x86/kernel/mpparse.c scans there); the config table follows it.
  */
 export const MPTABLE_START = 0x9fc00;
+/**
+ * The BIOS data area's reset flag: before it restarts the machine, Linux
+ * writes BIOS_WARM_RESET_FLAG here for a warm reboot and 0 for a cold one
+ * (arch/x86/kernel/reboot.c). tsvmm reads it to tell a panic's reset from a
+ * clean one (src/vm/guest-panic.ts).
+ */
+export const BIOS_RESET_FLAG_ADDRESS = 0x472;
+export const BIOS_WARM_RESET_FLAG = 0x1234;
 /** Start of high memory (1 MiB); [MPTABLE_START, HIMEM_START) is reported reserved, as on a PC. The bzImage's protected-mode part loads here (boot.rst). */
 export const HIMEM_START = 0x100000;
 /** Load address of a bzImage's protected-mode kernel; its 64-bit entry is +0x200. */
@@ -73,6 +82,14 @@ export const HIGH_RAM_START = MMIO_GAP_END;
 /** First virtio-mmio device; each gets one 4 KiB window (virtio spec 4.2.2: registers fit in 0x100+config). */
 export const VIRTIO_MMIO_START = 0xd000_0000;
 export const VIRTIO_MMIO_DEVICE_SIZE = 0x1000;
+/**
+ * The guest status device (src/devices/guest-status.ts): a guest reports its
+ * exit status and init's start here. One 4 KiB page above the virtio-mmio
+ * windows; the guest learns the address from `tsvmm.status=` on its command
+ * line, and reaches it from user space through /dev/mem (busybox devmem).
+ */
+export const GUEST_STATUS_START = 0xd100_0000;
+export const GUEST_STATUS_SIZE = 0x1000;
 /** IRQ of the 8250 UART at 0x3f8 (ttyS0), as on every PC. */
 export const SERIAL_IRQ = 4;
 /** First virtio-mmio IRQ; the next ones follow, up to the IOAPIC's last pin. */

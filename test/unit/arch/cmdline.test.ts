@@ -16,7 +16,7 @@ describe('buildCmdline', () => {
 
   it('puts defaults first, then the user, then devices', () => {
     expect(buildCmdline('root=/dev/vda  rw', { defaults: DEFAULT_KERNEL_PARAMS, required: devices })).toBe(
-      'console=ttyS0 reboot=k panic=1 root=/dev/vda rw ' +
+      'console=ttyS0 reboot=k,panic_warm panic=-1 root=/dev/vda rw ' +
         'virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6');
   });
 

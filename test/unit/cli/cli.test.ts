@@ -52,6 +52,22 @@ describe('parseCommandLine', () => {
     });
   });
 
+  it('--timeout takes seconds (fractions too) and --boot-timer is a flag', () => {
+    expect(parse('--timeout', '15', '--boot-timer')).toMatchObject({ timeoutSeconds: 15, bootTimer: true });
+    expect(parse('--timeout=0.5').timeoutSeconds).toBe(0.5);
+    expect(parse()).not.toHaveProperty('timeoutSeconds');
+    expect(parse()).not.toHaveProperty('bootTimer');
+  });
+
+  it('refuses a --timeout that is not a positive number of seconds, in one line', async () => {
+    for (const bad of ['0', '-1', 'soon', '1e3', '', '604801']) {
+      const result = await run(['--timeout', bad]);
+      expect(result.status, bad).toBe(2);
+      expect(result.stderr, bad).toMatch(/^tsvmm: --timeout: ".*" is not a positive number of seconds up to 604800 \(e\.g\. --timeout 600\)\n$/);
+    }
+    expect((await run(['--timeout', '1', '--timeout', '2'])).stderr).toBe('tsvmm: --timeout: given 2 times; it takes one value\n');
+  });
+
   it('takes a --cmdline that starts with "--" and the --opt=value form', () => {
     expect(parse('--cmdline', '-- echo hi').cmdline).toBe('-- echo hi');
     expect(parse('--cmdline=-- uname -a', '--cpus=3').cmdline).toBe('-- uname -a');

@@ -1,0 +1,108 @@
+// The guest's verdict becomes tsvmm's exit status, which is all a CI step
+// reads: the command's status through the guest status device, a kernel
+// panic (seen in guest RAM at the reset, or on the console), --timeout, and
+// the boot timer's figures. Each case is one real boot of the default guest.
+import { existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EXIT_GUEST_PANIC, EXIT_TIMEOUT } from '../../src/vm/vm-exit.js';
+import { imagesBuilt } from '../helpers/guest-images.js';
+import { processesMarkedWith, startMarked } from '../helpers/processes.js';
+import type { ProcessResult } from '../helpers/run-process.js';
+import { runInGuest, runTsvmm } from '../helpers/tsvmm.js';
+
+/** The guest status device's address, as a guest script finds it (no double quotes: the kernel eats them). */
+const DEVICE = "$(sed -n s/.*tsvmm.status=//p /proc/cmdline | cut -d' ' -f1)";
+
+function describeRun(result: ProcessResult): string {
+  return `code ${result.code}, timed out ${result.timedOut}; stderr:\n${result.stderr}\nstdout (end):\n${result.stdout.slice(-2000)}`;
+}
+
+describe.skipIf(!imagesBuilt)('the guest\'s exit status is tsvmm\'s', () => {
+  for (const [command, status] of [['exit 3', 3], ['true', 0], ['false', 1], ['exit 77', 77]] as const) {
+    it(`"-- ${command}" exits ${status}, with nothing on stderr`, async () => {
+      const result = await runInGuest(command);
+      expect({ code: result.code, stderr: result.stderr }, describeRun(result)).toEqual({ code: status, stderr: '' });
+      expect(result.stdout).toContain(`tsvmm-guest: exit ${status}`);
+    });
+  }
+
+  it('the interactive shell\'s exit status too, and the bzImage reports the same way', async () => {
+    const { images } = await import('../helpers/guest-images.js');
+    const result = await runTsvmm(['--kernel', images.bzImage, '--initramfs', images.initramfs, '--cmdline', 'quiet'], { input: 'exit 42\n' });
+    expect({ code: result.code, stderr: result.stderr }, describeRun(result)).toEqual({ code: 42, stderr: '' });
+  });
+
+  it('a status remembered in the STATUS register is the exit status of a later reset', async () => {
+    // `reboot -f` resets through the i8042: without the remembered status, 0.
+    const result = await runInGuest(`devmem $((${DEVICE} + 4)) 8 5; reboot -f`);
+    expect({ code: result.code, stderr: result.stderr }, describeRun(result)).toEqual({ code: 5, stderr: '' });
+  });
+
+  it('the README\'s way without devmem: dd to /dev/mem', async () => {
+    const result = await runInGuest(`printf '\\011' | dd of=/dev/mem bs=1 seek=$((${DEVICE})) 2>/dev/null; sleep 30`);
+    expect({ code: result.code, stderr: result.stderr }, describeRun(result)).toEqual({ code: 9, stderr: '' });
+  });
+});
+
+describe.skipIf(!imagesBuilt)('a guest kernel panic is a failure', () => {
+  const PANIC_STDERR = /^tsvmm: guest kernel panicked: "(.+)"\n$/;
+
+  it('no init: exits 101 with the panic\'s reason on stderr', async () => {
+    const result = await runTsvmm(['--cmdline', 'quiet rdinit=/no/such/init']);
+    expect(result.code, describeRun(result)).toBe(EXIT_GUEST_PANIC);
+    expect(result.stderr).toMatch(PANIC_STDERR);
+    expect(result.stderr).toMatch(/VFS: Unable to mount root fs|No working init found/);
+  });
+
+  it('more than 32 words for init ("Too many boot init vars"): exits 101', async () => {
+    const words = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
+    const result = await runTsvmm(['--cmdline', `quiet -- echo ${words}`]);
+    expect(result.code, describeRun(result)).toBe(EXIT_GUEST_PANIC);
+    expect(result.stderr).toMatch(/^tsvmm: guest kernel panicked: "Too many boot init vars at .+"\n$/);
+  });
+
+  it('with the serial port off, the reset flag alone still tells the panic', async () => {
+    const result = await runTsvmm(['--serial', 'off', '--cmdline', 'rdinit=/no/such/init']);
+    expect(result.code, describeRun(result)).toBe(EXIT_GUEST_PANIC);
+    expect(result.stderr).toBe('tsvmm: guest kernel panicked: (its reason did not reach a console)\n');
+  });
+
+  it('with panic=0 (the kernel halts instead of resetting), the console tells it', async () => {
+    const result = await runTsvmm(['--timeout', '120', '--cmdline', 'quiet panic=0 rdinit=/no/such/init']);
+    expect(result.code, describeRun(result)).toBe(EXIT_GUEST_PANIC);
+    expect(result.stderr).toMatch(PANIC_STDERR);
+  });
+});
+
+describe.skipIf(!imagesBuilt)('--timeout and --boot-timer', () => {
+  it('--timeout 15 stops a guest that sleeps: exit 124 after about 15 s, one line, nothing left behind', async () => {
+    const marker = `TSVMM_TIMEOUT_TEST=${process.pid}`;
+    const socket = join(tmpdir(), `tsvmm-timeout-${process.pid}.sock`);
+    const tmpBefore = readdirSync(tmpdir()).sort();
+    const started = Date.now();
+    const vm = startMarked(marker, ['--timeout', '15', '--vsock', `cid=3,socket=${socket}`, '--cmdline', 'quiet -- sleep 1000']);
+    let stderr = '';
+    vm.child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk; });
+    expect(await vm.exit(120_000)).toBe(EXIT_TIMEOUT);
+    const seconds = (Date.now() - started) / 1000;
+    // Not a timing assertion on tsvmm's speed: the VM must not end before
+    // its time, and must end (the bound is the test's own time-out).
+    expect(seconds).toBeGreaterThanOrEqual(15);
+    expect(stderr).toBe('tsvmm: timed out after 15 s: the VM was stopped\n');
+    expect(existsSync(socket)).toBe(false);
+    expect(processesMarkedWith(marker)).toEqual([]);
+    expect(readdirSync(tmpdir()).sort()).toEqual(tmpBefore);
+  });
+
+  it('--boot-timer prints the first instruction and init, in that order, before the guest\'s verdict', async () => {
+    const result = await runInGuest('exit 4', ['--boot-timer']);
+    expect(result.code, describeRun(result)).toBe(4);
+    const match = result.stderr.match(/^tsvmm: boot timer: first instruction at (\d+) ms, init at (\d+) ms \(since tsvmm started\)\n$/);
+    expect(match, describeRun(result)).not.toBeNull();
+    const [firstInstruction, init] = [Number(match![1]), Number(match![2])];
+    expect(firstInstruction).toBeGreaterThan(0);
+    expect(init).toBeGreaterThan(firstInstruction);
+  });
+});
