@@ -1,10 +1,11 @@
 // Guest reads (IN, MMIO loads) need an answer before the vCPU can go on, and
 // the answer comes from device state on the main thread. The worker posts
 // the read in a one-slot mailbox, rings the main thread and sleeps in
-// Atomics.wait; the main thread first applies every write posted before
-// (so the read sees them), fills the mailbox and rings back.
+// Atomics.wait; the main thread first applies every write posted before, by
+// any vCPU (so the read sees them: vcpu-set.ts), fills the mailbox and rings
+// back.
 
-import { Ctl, MAILBOX_DATA_SIZE, Mailbox, SpaceId, VcpuChannel } from './channel.js';
+import { Ctl, MAILBOX_DATA_SIZE, Mailbox, SharedChannel, SpaceId, VcpuChannel } from './channel.js';
 
 /**
  * Worker side: asks the main thread for `count` reads of `size` bytes at
@@ -12,7 +13,8 @@ import { Ctl, MAILBOX_DATA_SIZE, Mailbox, SpaceId, VcpuChannel } from './channel
  * Returns false when stop was requested instead.
  */
 export function requestRead(
-  channel: VcpuChannel, space: SpaceId, address: number, size: number, count: number, into: Uint8Array,
+  shared: SharedChannel, channel: VcpuChannel,
+  space: SpaceId, address: number, size: number, count: number, into: Uint8Array,
 ): boolean {
   const { control } = channel;
   control[Ctl.MAILBOX_SPACE] = space;
@@ -21,7 +23,7 @@ export function requestRead(
   control[Ctl.MAILBOX_ADDRESS_LOW] = address >>> 0;
   control[Ctl.MAILBOX_ADDRESS_HIGH] = Math.floor(address / 2 ** 32);
   Atomics.store(control, Ctl.MAILBOX_STATE, Mailbox.REQUEST);
-  channel.ringMain();
+  shared.ringMain();
   for (;;) {
     const seen = Atomics.load(control, Ctl.WORKER_DOORBELL);
     if (Atomics.load(control, Ctl.MAILBOX_STATE) === Mailbox.ANSWERED) break;

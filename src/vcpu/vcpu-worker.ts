@@ -1,7 +1,7 @@
 // The body of a vCPU thread (a worker_thread): call KVM_RUN, look at why it
 // returned, deal with it, repeat.
 //
-//   port/MMIO write  -> post it to the main thread's write ring, run on
+//   port/MMIO write  -> post it to the VM's write ring, run on
 //   port/MMIO read   -> answer from shared bytes if the port is "worker
 //                       answered", else ask the main thread and wait
 //   signal / stop    -> KVM_RUN returns EINTR; leave when stop was requested
@@ -20,7 +20,7 @@ import {
 import { KvmRun } from '../kvm/structs/kvm-run.js';
 import { REGS_SIZE, regsOffset } from '../kvm/structs/registers.js';
 import { Errno, SystemCallError } from '../kvm/system-error.js';
-import { Ctl, Space, VcpuChannel } from './channel.js';
+import { Ctl, SharedChannel, Space, VcpuChannel } from './channel.js';
 import { requestRead } from './read-mailbox.js';
 import { VcpuExit, describeExit, errorExit } from './vcpu-exit.js';
 import { postWrite } from './write-ring.js';
@@ -30,21 +30,37 @@ export interface VcpuWorkerData {
   vcpuId: number;
   vcpuFd: number;
   mmapSize: number;
+  /** This vCPU's VcpuChannel. */
   channel: SharedArrayBuffer;
+  /** The VM's SharedChannel (the write ring all vCPUs share). */
+  shared: SharedArrayBuffer;
   /** Bytes the devices keep up to date for worker-answered port reads. */
   sharedBytes?: SharedArrayBuffer;
   /** Port reads (1 byte wide) answered from sharedBytes[sharedByteIndex]. */
   sharedPortValues: readonly { port: number; sharedByteIndex: number }[];
+  /** Tests only: what a fake vCPU module is given (VcpuThreadOptions.fakeWorker). */
+  fakeData?: unknown;
 }
 
-/** The one message a worker sends: its final exit, unless it was simply stopped. */
-export interface VcpuWorkerMessage {
-  type: 'exit';
-  exit: VcpuExit;
+/**
+ * What a worker tells the main thread: when it first entered KVM_RUN
+ * (process.hrtime.bigint(), once), and its final exit, unless it was simply
+ * stopped.
+ */
+export type VcpuWorkerMessage =
+  | { type: 'first-run'; at: bigint }
+  | { type: 'exit'; exit: VcpuExit };
+
+/** The worker's side of one vCPU: everything it needs to post writes and ask for reads. */
+export interface VcpuLink {
+  vcpuId: number;
+  shared: SharedChannel;
+  channel: VcpuChannel;
 }
 
-function runVcpu(data: VcpuWorkerData): VcpuExit | undefined {
+function runVcpu(data: VcpuWorkerData, onFirstRun: (at: bigint) => void): VcpuExit | undefined {
   const channel = new VcpuChannel(data.channel);
+  const link: VcpuLink = { vcpuId: data.vcpuId, shared: new SharedChannel(data.shared), channel };
   const shared = data.sharedBytes ? new Uint8Array(data.sharedBytes) : undefined;
   const sharedPorts = new Map(data.sharedPortValues.map((p) => [p.port, p.sharedByteIndex]));
   const fd = data.vcpuFd;
@@ -54,9 +70,14 @@ function runVcpu(data: VcpuWorkerData): VcpuExit | undefined {
 
   const runAddress = mapMemory(data.mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
   const run = new KvmRun(viewMemory(runAddress, data.mmapSize));
+  let firstRun = true;
   try {
     for (;;) {
       if (channel.stopRequested) return undefined;
+      if (firstRun) {
+        firstRun = false;
+        onFirstRun(process.hrtime.bigint());
+      }
       if (libc.ioctlInt(fd, KVM.RUN, 0) < 0) {
         const errno = lastErrno();
         if (errno === Errno.EINTR || errno === Errno.EAGAIN) continue; // kicked: the loop top checks stop
@@ -64,9 +85,9 @@ function runVcpu(data: VcpuWorkerData): VcpuExit | undefined {
       }
       const reason = run.exitReason;
       if (reason === ExitReason.IO) {
-        if (!handleIo(run, channel, shared, sharedPorts)) return undefined;
+        if (!handleIo(run, link, shared, sharedPorts)) return undefined;
       } else if (reason === ExitReason.MMIO) {
-        if (!handleMmio(run, channel)) return undefined;
+        if (!handleMmio(run, link)) return undefined;
       } else if (reason !== ExitReason.INTR) {
         return fatalExit(data.vcpuId, fd, run, reason);
       }
@@ -78,7 +99,7 @@ function runVcpu(data: VcpuWorkerData): VcpuExit | undefined {
 
 /** Returns false when stop was requested while waiting for the main thread. */
 function handleIo(
-  run: KvmRun, channel: VcpuChannel, shared: Uint8Array | undefined, sharedPorts: Map<number, number>,
+  run: KvmRun, link: VcpuLink, shared: Uint8Array | undefined, sharedPorts: Map<number, number>,
 ): boolean {
   const port = run.ioPort;
   const size = run.ioSize;
@@ -87,7 +108,9 @@ function handleIo(
   if (run.ioDirection === KVM_EXIT_IO_OUT) {
     // `rep outs` delivers `count` accesses at once: post each as its own write.
     for (let i = 0; i < count; i++) {
-      if (!postWrite(channel, Space.PIO, port, data.subarray(i * size, (i + 1) * size))) return false;
+      if (!postWrite(link.shared, link.channel, link.vcpuId, Space.PIO, port, data.subarray(i * size, (i + 1) * size))) {
+        return false;
+      }
     }
     return true;
   }
@@ -97,14 +120,14 @@ function handleIo(
     for (let i = 0; i < count; i++) data[i] = Atomics.load(shared, sharedIndex);
     return true;
   }
-  return requestRead(channel, Space.PIO, port, size, count, data);
+  return requestRead(link.shared, link.channel, Space.PIO, port, size, count, data);
 }
 
-function handleMmio(run: KvmRun, channel: VcpuChannel): boolean {
+function handleMmio(run: KvmRun, link: VcpuLink): boolean {
   const address = Number(run.mmioAddress);
   const data = run.mmioData();
-  if (run.mmioIsWrite) return postWrite(channel, Space.MMIO, address, data);
-  return requestRead(channel, Space.MMIO, address, data.byteLength, 1, data);
+  if (run.mmioIsWrite) return postWrite(link.shared, link.channel, link.vcpuId, Space.MMIO, address, data);
+  return requestRead(link.shared, link.channel, Space.MMIO, address, data.byteLength, 1, data);
 }
 
 function fatalExit(vcpuId: number, fd: number, run: KvmRun, reason: number): VcpuExit {
@@ -130,11 +153,12 @@ function readRip(fd: number): bigint | undefined {
 // This module is a worker's entry point; imported anywhere else it does nothing.
 if (!isMainThread && parentPort) {
   const input = workerData as VcpuWorkerData;
+  const port = parentPort;
   let exit: VcpuExit | undefined;
   try {
-    exit = runVcpu(input);
+    exit = runVcpu(input, (at) => port.postMessage({ type: 'first-run', at } satisfies VcpuWorkerMessage));
   } catch (error) {
     exit = errorExit(input.vcpuId, `vCPU ${input.vcpuId} thread failed: ${(error as Error).message}`);
   }
-  if (exit) parentPort.postMessage({ type: 'exit', exit } satisfies VcpuWorkerMessage);
+  if (exit) port.postMessage({ type: 'exit', exit } satisfies VcpuWorkerMessage);
 }

@@ -6,7 +6,8 @@
 //     exiting to a vCPU worker;
 //   - the interrupt: a KVM_IRQFD, so raising it is one eventfd write.
 // The guest learns about each slot from `virtio_mmio.device=` on its
-// command line.
+// command line (kernels without ACPI) or from the ACPI tables' DSDT
+// (src/arch/x86_64/acpi/dsdt.ts).
 import { virtioMmioParam, virtioMmioSlot, type VirtioMmioSlot } from '../arch/x86_64/index.js';
 import type { Bus } from '../bus/bus.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
@@ -32,10 +33,12 @@ export interface VirtioPlacement {
   readonly mmio: Bus;
   readonly memory: GuestMemory;
   readonly watcher: FdWatcher;
+  /** Applies every write the vCPUs have posted (VcpuSet.drainPostedWrites); called before a device handles a kick. */
+  readonly drainPostedWrites: () => void;
 }
 
 export function placeVirtioDevice(where: VirtioPlacement, device: VirtioDevice, slotIndex: number): PlacedVirtioDevice {
-  const { vm, mmio, memory, watcher } = where;
+  const { vm, mmio, memory, watcher, drainPostedWrites } = where;
   const slot = virtioMmioSlot(slotIndex);
   const irq = new IrqfdLine(vm, slot.irq);
   const transport = new MmioTransport(device, memory, irq);
@@ -46,9 +49,13 @@ export function placeVirtioDevice(where: VirtioPlacement, device: VirtioDevice, 
     const doorbell = EventFd.create();
     vm.registerIoeventfd({ fd: doorbell.fd, address: notifyAddress, length: 4, datamatch: queueIndex });
     watcher.watch(doorbell.fd, () => {
-      // Drain first: the watcher is level-triggered, and several kicks may
+      // Consume first: the watcher is level-triggered, and several kicks may
       // have been folded into one counter value; one notify serves them all.
       doorbell.consume();
+      // Then apply the writes the guest posted before those kicks (e.g.
+      // QueueReady or DRIVER_OK just before the first kick): the ordering
+      // rule of src/vcpu/vcpu-set.ts.
+      drainPostedWrites();
       transport.notifyQueue(queueIndex);
     });
     return { doorbell, queueIndex };

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { Bus, BusDevice } from '../../src/bus/bus.js';
-import { VcpuThread } from '../../src/vcpu/vcpu-thread.js';
+import { VcpuSet } from '../../src/vcpu/vcpu-set.js';
 import { createTinyGuest, hasKvm } from './tiny-guest.js';
 
 const ROUNDS = 2000;
@@ -40,8 +40,9 @@ describe.skipIf(!hasKvm)('port I/O exit cost', () => {
     const pio = new Bus('pio');
     pio.register(0x3f8, 8, device, 'timing device');
     const shared = new Uint8Array(new SharedArrayBuffer(1));
-    const thread = new VcpuThread({
-      vcpu: guest.vcpu, buses: { pio, mmio: new Bus('mmio') },
+    const set = new VcpuSet({ buses: { pio, mmio: new Bus('mmio') } });
+    const thread = set.add({
+      vcpu: guest.vcpu,
       sharedBytes: shared, sharedPortValues: [{ port: 0x3fd, sharedByteIndex: 0 }],
     });
     thread.start();

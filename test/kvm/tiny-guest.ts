@@ -21,19 +21,29 @@ const PDPT_ADDRESS = 0x2000;
 const PD_ADDRESS = 0x3000;
 export const STACK_TOP = 0x7000;
 export const CODE_ADDRESS = 0x8000;
+/** Guest RAM free for the tests' own variables (locks, flags). */
+export const DATA_ADDRESS = 0x9000;
 /** Not RAM, but mapped by the page tables: accesses here are MMIO exits. */
 export const MMIO_ADDRESS = 0x1000_0000;
 
 export interface TinyGuest {
   kvm: Kvm;
   vm: VmFd;
+  /** vcpus[0]. */
   vcpu: VcpuFd;
+  vcpus: VcpuFd[];
   ram: GuestRam;
   close(): void;
 }
 
-/** Builds the VM and one vCPU ready to run `code` in 64-bit mode. */
-export function createTinyGuest(code: readonly number[], options: { irqchip?: boolean } = {}): TinyGuest {
+/**
+ * Builds the VM and its vCPUs (one unless `vcpuCount` says more), all ready
+ * to run `code` in 64-bit mode. Each vCPU starts with its index in edi and a
+ * stack of its own (1 KiB each, below STACK_TOP).
+ */
+export function createTinyGuest(
+  code: readonly number[], options: { irqchip?: boolean; vcpuCount?: number } = {},
+): TinyGuest {
   const kvm = Kvm.open();
   const vm = kvm.createVm();
   if (options.irqchip) {
@@ -56,24 +66,29 @@ export function createTinyGuest(code: readonly number[], options: { irqchip?: bo
 
   memory.write(CODE_ADDRESS, Uint8Array.from(code));
 
-  const vcpu = vm.createVcpu(0);
-  const sregs = vcpu.getSregs();
-  const segment = (selector: number, type: number, l: number, db: number): KvmSegment => ({
-    base: 0n, limit: 0xffff_ffff, selector, type, present: 1, dpl: 0, db, s: 1, l, g: 1, avl: 0, unusable: 0,
+  const vcpus = Array.from({ length: options.vcpuCount ?? 1 }, (_, index) => {
+    const vcpu = vm.createVcpu(index);
+    const sregs = vcpu.getSregs();
+    const segment = (selector: number, type: number, l: number, db: number): KvmSegment => ({
+      base: 0n, limit: 0xffff_ffff, selector, type, present: 1, dpl: 0, db, s: 1, l, g: 1, avl: 0, unusable: 0,
+    });
+    sregs.cs = segment(0x8, 0xb, 1, 0);
+    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = segment(0x10, 0x3, 0, 1);
+    sregs.gdt = { base: BigInt(GDT_ADDRESS), limit: 23 };
+    sregs.idt = { base: 0n, limit: 0 }; // no IDT: any exception escalates to a triple fault
+    sregs.cr3 = BigInt(PML4_ADDRESS);
+    sregs.cr4 = 0x20n; // PAE
+    sregs.cr0 = 0x8000_0011n; // PG | ET | PE
+    sregs.efer = 0x500n; // LMA | LME
+    vcpu.setSregs(sregs);
+    vcpu.setRegs({
+      ...emptyRegs(), rip: BigInt(CODE_ADDRESS), rsp: BigInt(STACK_TOP - index * 0x400), rdi: BigInt(index), rflags: 0x2n,
+    });
+    return vcpu;
   });
-  sregs.cs = segment(0x8, 0xb, 1, 0);
-  sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = segment(0x10, 0x3, 0, 1);
-  sregs.gdt = { base: BigInt(GDT_ADDRESS), limit: 23 };
-  sregs.idt = { base: 0n, limit: 0 }; // no IDT: any exception escalates to a triple fault
-  sregs.cr3 = BigInt(PML4_ADDRESS);
-  sregs.cr4 = 0x20n; // PAE
-  sregs.cr0 = 0x8000_0011n; // PG | ET | PE
-  sregs.efer = 0x500n; // LMA | LME
-  vcpu.setSregs(sregs);
-  vcpu.setRegs({ ...emptyRegs(), rip: BigInt(CODE_ADDRESS), rsp: BigInt(STACK_TOP), rflags: 0x2n });
 
   return {
-    kvm, vm, vcpu, ram,
+    kvm, vm, vcpu: vcpus[0]!, vcpus, ram,
     close() {
       vm.close(); // closes the vCPU too
       kvm.close();

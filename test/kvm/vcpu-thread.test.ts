@@ -6,25 +6,38 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bus } from '../../src/bus/bus.js';
 import { VcpuExit } from '../../src/vcpu/vcpu-exit.js';
+import { VcpuSet, VcpuSetOptions } from '../../src/vcpu/vcpu-set.js';
 import { VcpuThread, VcpuThreadOptions } from '../../src/vcpu/vcpu-thread.js';
 import { RecordingDevice } from './recording-device.js';
-import { CODE_ADDRESS, MMIO_ADDRESS, TinyGuest, createTinyGuest, hasKvm, openFdCount } from './tiny-guest.js';
+import {
+  CODE_ADDRESS, DATA_ADDRESS, MMIO_ADDRESS, TinyGuest, createTinyGuest, hasKvm, openFdCount,
+} from './tiny-guest.js';
 
 const UART = 0x3f8;
 
 interface Harness {
   guest: TinyGuest;
+  set: VcpuSet;
+  /** threads[0]. */
   thread: VcpuThread;
+  threads: VcpuThread[];
   uart: RecordingDevice;
   mmio: RecordingDevice;
   exits: VcpuExit[];
 }
 
+type HarnessOptions = Omit<Partial<VcpuThreadOptions>, 'vcpu'>
+  & Pick<VcpuSetOptions, 'onUnclaimedAccess'> & { irqchip?: boolean; vcpuCount?: number };
+
 let open: Harness[] = [];
 
-/** Guest `code` with a RecordingDevice on ports 0x3f8-0x3ff and on 4 KiB of MMIO. */
-function start(code: number[], options: Partial<VcpuThreadOptions> & { irqchip?: boolean } = {}): Harness {
-  const guest = createTinyGuest(code, { irqchip: options.irqchip });
+/**
+ * Guest `code` on `vcpuCount` vCPUs (1 by default), with a RecordingDevice
+ * on ports 0x3f8-0x3ff and on 4 KiB of MMIO. Not started: call start().
+ */
+function create(code: number[], options: HarnessOptions = {}): Harness {
+  const { irqchip, vcpuCount, onUnclaimedAccess, ...threadOptions } = options;
+  const guest = createTinyGuest(code, { irqchip, vcpuCount });
   const uart = new RecordingDevice();
   const mmio = new RecordingDevice();
   const pioBus = new Bus('pio');
@@ -32,18 +45,23 @@ function start(code: number[], options: Partial<VcpuThreadOptions> & { irqchip?:
   pioBus.register(UART, 8, uart, 'recording uart');
   mmioBus.register(MMIO_ADDRESS, 0x1000, mmio, 'recording mmio');
   const exits: VcpuExit[] = [];
-  const thread = new VcpuThread({
-    vcpu: guest.vcpu, buses: { pio: pioBus, mmio: mmioBus }, onExit: (exit) => exits.push(exit), ...options,
-  });
-  thread.start();
-  const harness = { guest, thread, uart, mmio, exits };
+  const set = new VcpuSet({ buses: { pio: pioBus, mmio: mmioBus }, onUnclaimedAccess });
+  const threads = guest.vcpus.map((vcpu) => set.add({ vcpu, onExit: (exit) => exits.push(exit), ...threadOptions }));
+  const harness = { guest, set, thread: threads[0]!, threads, uart, mmio, exits };
   open.push(harness);
+  return harness;
+}
+
+/** create(), then start every vCPU. */
+function start(code: number[], options: HarnessOptions = {}): Harness {
+  const harness = create(code, options);
+  for (const thread of harness.threads) thread.start();
   return harness;
 }
 
 afterEach(async () => {
   for (const h of open) {
-    await h.thread.stop();
+    await h.set.stopAll();
     h.guest.close();
   }
   open = [];
@@ -251,11 +269,98 @@ describe.skipIf(!hasKvm)('vCPU thread on /dev/kvm', () => {
     expect(openFdCount()).toBeGreaterThan(before);
     const threadId = h.thread.kernelThreadId!;
     expect(existsSync(`/proc/self/task/${threadId}`)).toBe(true);
-    await h.thread.stop();
+    await h.set.stopAll();
     h.guest.close();
     open = [];
     expect(openFdCount()).toBe(before);
     expect(h.thread.running).toBe(false);
     expect(existsSync(`/proc/self/task/${threadId}`)).toBe(false);
+  });
+
+  it('tells when the worker first entered KVM_RUN, once', async () => {
+    const stamps: bigint[] = [];
+    const h = create([
+      0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+      0xee, 0xee, 0xee, //       out dx, al (x3: KVM_RUN is entered 4 times)
+      0xf4, //                   hlt
+    ], { onFirstRun: (at) => stamps.push(at) });
+    let firstWriteAt: bigint | undefined;
+    const record = h.uart.write.bind(h.uart);
+    h.uart.write = (offset, data) => {
+      firstWriteAt ??= process.hrtime.bigint();
+      record(offset, data);
+    };
+    expect(h.thread.firstRunAt).toBeUndefined();
+    const startedAt = process.hrtime.bigint();
+    h.thread.start();
+    await h.thread.finished;
+    expect(stamps).toHaveLength(1);
+    expect(h.thread.firstRunAt).toBe(stamps[0]);
+    // Same clock in both threads: after start(), before the main thread saw the guest's first write.
+    expect(stamps[0]! >= startedAt).toBe(true);
+    expect(stamps[0]! <= firstWriteAt!).toBe(true);
+  });
+
+  const TURN = DATA_ADDRESS;
+  const GO = DATA_ADDRESS + 4;
+  const FLAG = DATA_ADDRESS + 8;
+  const abs32 = (value: number) => [value & 0xff, (value >> 8) & 0xff, (value >> 16) & 0xff, value >>> 24];
+  const u32 = (bytes: number[]) => new DataView(Uint8Array.from(bytes).buffer).getUint32(0, true);
+
+  it('devices see the writes of two vCPUs taking turns in the order they were made', async () => {
+    const LIMIT = 64;
+    const h = create([
+      0x66, 0xba, 0xf8, 0x03, //                mov dx, 0x3f8
+      0x8b, 0x04, 0x25, ...abs32(TURN), //      1: mov eax, [TURN]
+      0x3d, ...abs32(LIMIT), //                 cmp eax, LIMIT
+      0x73, 0x15, //                            jae 2f
+      0x89, 0xc3, 0x83, 0xe3, 0x01, //          mov ebx, eax; and ebx, 1
+      0x39, 0xfb, 0x75, 0xe9, //                cmp ebx, edi; jne 1b        (not this vCPU's turn)
+      0xef, //                                  out dx, eax
+      0xff, 0xc0, //                            inc eax
+      0x89, 0x04, 0x25, ...abs32(TURN), //      mov [TURN], eax             (the other vCPU's turn)
+      0xeb, 0xdd, //                            jmp 1b
+      0xf4, //                                  2: hlt
+    ], { vcpuCount: 2 });
+    const memory = h.guest.ram.memory;
+    const record = h.uart.write.bind(h.uart);
+    h.uart.write = (offset, data) => {
+      record(offset, data);
+      // While the main thread is busy with write k, both vCPUs post another one.
+      const k = u32([...data]);
+      if (k % 4 === 0 && k + 3 < LIMIT) blockUntil(() => memory.readU32(TURN) >= k + 3);
+    };
+    await h.set.startAll();
+    await Promise.all(h.threads.map((t) => t.finished));
+    expect(h.uart.writes.map((w) => u32(w.bytes))).toEqual(Array.from({ length: LIMIT }, (_, i) => i));
+  });
+
+  it('a read by one vCPU sees the write another vCPU made before it (ordered through guest RAM)', async () => {
+    const h = create([
+      0x85, 0xff, 0x75, 0x1e, //                       test edi, edi; jnz 2f
+      0x8b, 0x04, 0x25, ...abs32(GO), //               1: mov eax, [GO]           (vCPU 0)
+      0x85, 0xc0, 0x74, 0xf5, //                       test eax, eax; jz 1b
+      0x66, 0xba, 0xf8, 0x03, 0xb0, 0x01, 0xee, //     mov dx, 0x3f8; mov al, 1; out dx, al
+      0xc7, 0x04, 0x25, ...abs32(FLAG), 1, 0, 0, 0, // mov dword [FLAG], 1
+      0xf4, //                                         hlt
+      0x66, 0xba, 0xff, 0x03, 0xee, //                 2: mov dx, 0x3ff; out dx, al (vCPU 1: marker)
+      0xc7, 0x04, 0x25, ...abs32(GO), 1, 0, 0, 0, //   mov dword [GO], 1
+      0x8b, 0x04, 0x25, ...abs32(FLAG), //             3: mov eax, [FLAG]
+      0x85, 0xc0, 0x74, 0xf5, //                       test eax, eax; jz 3b
+      0x66, 0xba, 0xf8, 0x03, 0xec, //                 mov dx, 0x3f8; in al, dx
+      0xf4, //                                         hlt
+    ], { vcpuCount: 2 });
+    let writesSeenByRead = -1;
+    h.uart.onRead = () => { writesSeenByRead = h.uart.writes.filter((w) => w.offset === 0).length; };
+    const record = h.uart.write.bind(h.uart);
+    h.uart.write = (offset, data) => {
+      record(offset, data);
+      // vCPU 1's marker: hold the main thread until vCPU 0 has written and vCPU 1 reads.
+      if (offset === 7) blockUntil(() => h.threads[1]!.waitingForRead);
+    };
+    await h.set.startAll();
+    await Promise.all(h.threads.map((t) => t.finished));
+    expect(h.uart.reads).toHaveLength(1);
+    expect(writesSeenByRead).toBe(1);
   });
 });
