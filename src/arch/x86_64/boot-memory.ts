@@ -1,10 +1,12 @@
 // Everything the x86_64 64-bit boot protocol needs in guest memory, in one
 // call and in the right order: the kernel first (its header decides the
 // command-line limit and where the initramfs may go), then the command
-// line, the initramfs, the zero page that points at all three, and the
-// GDT, page tables and MP table the vCPUs start with. The vCPU registers
-// come from registers.ts; nothing here touches KVM.
+// line, the initramfs, the ACPI tables, the zero page that points at all
+// four, and the GDT, page tables and MP table the vCPUs start with. The
+// vCPU registers come from registers.ts; nothing here touches KVM.
 import type { GuestMemory } from '../../memory/guest-memory.js';
+import { writeAcpiTables, type AcpiTables } from './acpi/tables.js';
+import type { DsdtDevices } from './acpi/dsdt.js';
 import { buildBootParams } from './boot-params.js';
 import { maxCmdlineLength, writeCmdline } from './cmdline.js';
 import { e820Map, type E820Entry } from './e820.js';
@@ -27,6 +29,14 @@ export interface BootMemoryInput {
   /** Guest RAM size in bytes, as given to ramRegions(). */
   readonly ramSize: number;
   readonly cpuCount: number;
+  /**
+   * The devices to describe in ACPI tables (RSDP, XSDT, FADT, MADT, DSDT).
+   * Omitted: no ACPI tables, and the kernel learns of the CPUs from the MP
+   * table and of the devices from its command line only. Given, it must
+   * list every virtio-mmio slot and the serial port: a kernel that uses ACPI
+   * gets no interrupt for a device its DSDT does not name (see acpi/dsdt.ts).
+   */
+  readonly acpi?: DsdtDevices;
 }
 
 export interface BootMemory {
@@ -38,6 +48,8 @@ export interface BootMemory {
   readonly cmdline: { readonly address: number; readonly text: string };
   readonly initramfs?: { readonly address: number; readonly size: number };
   readonly e820: readonly E820Entry[];
+  /** Where the ACPI tables went, when there are any. */
+  readonly acpi?: AcpiTables;
 }
 
 export function writeBootMemory(memory: GuestMemory, input: BootMemoryInput): BootMemory {
@@ -49,11 +61,13 @@ export function writeBootMemory(memory: GuestMemory, input: BootMemoryInput): Bo
     lowRamEnd: lowRamEnd(input.ramSize),
   });
   const e820 = e820Map(input.ramSize);
+  const acpi = input.acpi && writeAcpiTables(memory, { ...input.acpi, cpuCount: input.cpuCount });
   memory.write(ZERO_PAGE_START, buildBootParams({
     setupHeader: kernel.setupHeader,
     cmdlineAddress,
     initramfs,
     e820,
+    acpiRsdpAddress: acpi?.rsdpAddress,
   }));
   writeBootGdt(memory);
   writeIdentityPageTables(memory);
@@ -65,5 +79,6 @@ export function writeBootMemory(memory: GuestMemory, input: BootMemoryInput): Bo
     cmdline: { address: cmdlineAddress, text: input.cmdline },
     ...(initramfs ? { initramfs } : {}),
     e820,
+    ...(acpi ? { acpi } : {}),
   };
 }

@@ -16,6 +16,7 @@ export const BOOT_PARAMS_SIZE = 0x1000;
 
 /** Zero-page fields outside the setup header (zero-page.rst). */
 export const ZeroPageOffset = {
+  acpiRsdpAddr: 0x070, // u64: where the ACPI RSDP is, so the kernel need not scan for it
   extRamdiskImage: 0x0c0, // u32: ramdisk_image bits 63..32
   extRamdiskSize: 0x0c4, // u32: ramdisk_size bits 63..32
   extCmdLinePtr: 0x0c8, // u32: cmd_line_ptr bits 63..32
@@ -44,6 +45,8 @@ export interface BootParamsOptions {
   readonly initramfs?: { readonly address: number; readonly size: number };
   /** The memory map, see e820Map(). */
   readonly e820: readonly E820Entry[];
+  /** Guest physical address of the ACPI RSDP, when there are ACPI tables. */
+  readonly acpiRsdpAddress?: number;
 }
 
 /** Builds the 4 KiB zero page; write it at ZERO_PAGE_START. */
@@ -68,6 +71,10 @@ export function buildBootParams(options: BootParamsOptions): Uint8Array {
     writeSplit64(view, H.ramdiskSize, ZeroPageOffset.extRamdiskSize, options.initramfs.size);
   }
   writeE820Table(view, options.e820);
+  // No ACPI tables: zero, and a kernel with ACPI scans the BIOS area and finds none.
+  if (options.acpiRsdpAddress !== undefined) {
+    view.setBigUint64(ZeroPageOffset.acpiRsdpAddr, BigInt(options.acpiRsdpAddress), true);
+  }
   return page;
 }
 

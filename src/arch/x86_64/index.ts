@@ -15,3 +15,5 @@ export { bootMsrs, type Msr } from './msrs.js';
 export { setLapicLocalInterrupts, LAPIC_STATE_SIZE } from './lapic.js';
 export { patchCpuid, type CpuidEntry, type CpuidOptions } from './cpuid.js';
 export { buildMpTable, writeMpTable, MAX_CPUS } from './mptable.js';
+export { writeAcpiTables, type AcpiPlatform, type AcpiTables, type PlacedAcpiTable } from './acpi/tables.js';
+export type { DsdtDevices } from './acpi/dsdt.js';

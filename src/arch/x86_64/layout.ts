@@ -9,6 +9,7 @@
 //   0x0000_9000  | PML4, PDPT, 4 x PD (identity map) |
 //   0x0002_0000  | kernel command line               |
 //   0x0009_fc00  | MP table (reserved in the e820)   |
+//   0x000e_0000  | ACPI: RSDP, XSDT, FADT, MADT, DSDT|
 //   0x0010_0000  | bzImage protected-mode kernel     | (an ELF vmlinux loads at its own p_paddr)
 //                | ... free RAM ...                  |
 //                | initramfs, as high as possible    |
@@ -70,6 +71,20 @@ export const HIMEM_START = 0x100000;
 /** Load address of a bzImage's protected-mode kernel; its 64-bit entry is +0x200. */
 export const BZIMAGE_LOAD_ADDRESS = HIMEM_START;
 
+// --- ACPI tables, in the BIOS area -----------------------------------------
+
+/**
+ * The ACPI Root System Description Pointer. Linux takes its address from
+ * boot_params.acpi_rsdp_addr, and a kernel that does not (or a bootloader
+ * that lost it) scans 0xE0000-0xFFFFF on 16-byte boundaries for
+ * "RSD PTR " (ACPI 6.5 section 5.2.5.1; drivers/acpi/acpica/tbxfroot.c), so
+ * the RSDP sits at the start of that area. The range is reserved in the e820
+ * (it lies in [MPTABLE_START, HIMEM_START)), so the kernel never reuses it.
+ */
+export const ACPI_RSDP_START = 0xe_0000;
+/** The XSDT, FADT, MADT and DSDT follow the RSDP, up to the end of the BIOS area. */
+export const ACPI_TABLES_END = HIMEM_START;
+
 // --- The 32-bit MMIO gap ----------------------------------------------------
 
 /** Start of the hole below 4 GiB where devices live; RAM that would fall here moves above 4 GiB. */
@@ -90,8 +105,6 @@ export const VIRTIO_MMIO_DEVICE_SIZE = 0x1000;
  */
 export const GUEST_STATUS_START = 0xd100_0000;
 export const GUEST_STATUS_SIZE = 0x1000;
-/** IRQ of the 8250 UART at 0x3f8 (ttyS0), as on every PC. */
-export const SERIAL_IRQ = 4;
 /** First virtio-mmio IRQ; the next ones follow, up to the IOAPIC's last pin. */
 export const VIRTIO_MMIO_FIRST_IRQ = 5;
 /** The KVM in-kernel IOAPIC has 24 pins (GSI 0..23). */

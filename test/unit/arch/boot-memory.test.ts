@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { writeBootMemory } from '../../../src/arch/x86_64/boot-memory.js';
-import { ramRegions } from '../../../src/arch/x86_64/layout.js';
+import { ramRegions, virtioMmioSlot } from '../../../src/arch/x86_64/layout.js';
 import { images } from '../../helpers/guest-images.js';
 import { makeBzImage, makeElf, pattern } from './synthetic-images.js';
 
@@ -33,6 +33,30 @@ describe('writeBootMemory', () => {
     expect(memory.readU64(0x510)).toBe(0x00af_9b00_0000_ffffn);
     expect(memory.readU64(0x9000)).toBe(0xa003n);
     expect(memory.readU32(0x9fc00)).toBe(0x5f504d5f); // "_MP_"
+  });
+
+  it('writes ACPI tables when asked and points the zero page at the RSDP, keeping the MP table', () => {
+    const memory = guest(64 * MiB);
+    const kernel = makeElf({ entry: 0x1000000n, segments: [{ paddr: 0x1000000n, data: pattern(0x100) }] });
+    const boot = writeBootMemory(memory, {
+      kernel, cmdline: '', ramSize: 64 * MiB, cpuCount: 3,
+      acpi: { serial: true, virtioSlots: [virtioMmioSlot(0)] },
+    });
+    expect(boot.acpi?.rsdpAddress).toBe(0xe0000);
+    expect(memory.readU64(0x7000 + 0x070)).toBe(0xe0000n); // boot_params.acpi_rsdp_addr
+    expect(new TextDecoder().decode(memory.slice(0xe0000, 8))).toBe('RSD PTR ');
+    const madt = boot.acpi!.tables.find((t) => t.signature === 'APIC')!;
+    expect(madt.size).toBe(44 + 3 * 8 + 12); // the vCPU count reached the MADT
+    expect(memory.readU32(0x9fc00)).toBe(0x5f504d5f); // "_MP_" still there for kernels without ACPI
+  });
+
+  it('writes no ACPI tables unless asked', () => {
+    const memory = guest(64 * MiB);
+    const kernel = makeElf({ entry: 0x1000000n, segments: [{ paddr: 0x1000000n, data: pattern(0x100) }] });
+    const boot = writeBootMemory(memory, { kernel, cmdline: '', ramSize: 64 * MiB, cpuCount: 1 });
+    expect(boot.acpi).toBeUndefined();
+    expect(memory.readU64(0x7000 + 0x070)).toBe(0n);
+    expect(memory.slice(0xe0000, 36)).toEqual(new Uint8Array(36));
   });
 
   it('copies a bzImage header into the zero page and honours its cmdline_size', () => {

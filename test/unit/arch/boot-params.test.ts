@@ -80,6 +80,12 @@ describe('buildBootParams', () => {
     expect(v.getUint32(0x0c4, true)).toBe(0);
   });
 
+  it('gives the ACPI RSDP address at 0x070 (acpi_rsdp_addr), and zero without ACPI', () => {
+    expect(view(buildBootParams({ cmdlineAddress: 0x20000, e820, acpiRsdpAddress: 0xe0000 })).getBigUint64(0x070, true))
+      .toBe(0xe0000n);
+    expect(view(buildBootParams({ cmdlineAddress: 0x20000, e820 })).getBigUint64(0x070, true)).toBe(0n);
+  });
+
   it('splits addresses above 4 GiB into the ext_ fields', () => {
     const page = buildBootParams({ cmdlineAddress: 0x1_2345_6000, e820, initramfs: { address: 0x2_0000_1000, size: 0x1000 } });
     const v = view(page);

@@ -2,14 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { Bus } from '../../../src/bus/bus.js';
 import { ByteFifo } from '../../../src/devices/legacy/byte-fifo.js';
 import { HARMLESS_BOOT_PORTS, IgnoredPorts } from '../../../src/devices/legacy/ignored-ports.js';
-import { CMOS_PORTS, COM1, I8042_PORTS } from '../../../src/devices/legacy/pc-ports.js';
+import { ACPI_POWER_PORTS, CMOS_PORTS, COM1, I8042_PORTS } from '../../../src/devices/legacy/pc-ports.js';
 
 describe('IgnoredPorts', () => {
   it('reads all ones and swallows writes on every listed range, next to the real devices', () => {
     const bus = new Bus('pio');
     const ignored = new IgnoredPorts();
     for (const range of HARMLESS_BOOT_PORTS) bus.register(range.base, range.size, ignored, range.why);
-    for (const device of [COM1, I8042_PORTS, CMOS_PORTS]) bus.register(device.base, device.size, ignored, 'device');
+    for (const device of [COM1, I8042_PORTS, CMOS_PORTS, ACPI_POWER_PORTS]) bus.register(device.base, device.size, ignored, 'device');
     const data = new Uint8Array(4);
     expect(bus.read(0xcf8, data)).toBe(true);
     expect([...data]).toEqual([0xff, 0xff, 0xff, 0xff]);
