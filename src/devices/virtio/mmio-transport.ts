@@ -8,6 +8,7 @@
 // any error out of the device sets DEVICE_NEEDS_RESET and raises a
 // config-change interrupt (spec 2.1.2); nothing escapes to the VMM.
 import type { BusDevice } from '../../bus/bus.js';
+import { guestLog, type GuestLog } from '../../log.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { InterruptLine } from '../interrupt-line.js';
 import {
@@ -80,8 +81,22 @@ export function virtioMmioKernelParameter(base: number, irq: number): string {
   return `virtio_mmio.device=4K@0x${base.toString(16)}:${irq}`;
 }
 
+/**
+ * What the transport reports, one kind per mistake (the guest log counts and
+ * rate-limits per kind, so a driver looping on one cannot hide another).
+ */
+export const MmioLogKind = {
+  BadAccess: 'virtio-mmio: bad register access',
+  RefusedWrite: 'virtio-mmio: refused register write',
+  Negotiation: 'virtio-mmio: negotiation error',
+  DeviceFailure: 'virtio-mmio: device failure',
+} as const;
+type MmioLogKind = (typeof MmioLogKind)[keyof typeof MmioLogKind];
+
 export interface MmioTransportOptions {
-  /** Where driver errors and device failures are reported (default: console.error). */
+  /** Where driver errors and device failures are reported (default: the process's guest log, quiet unless TSVMM_DEBUG). */
+  logger?: GuestLog;
+  /** Tests: collect every message here instead of the logger. */
   log?: (message: string) => void;
 }
 
@@ -99,7 +114,7 @@ const DRIVER_STATUS_BITS = DeviceStatus.Acknowledge | DeviceStatus.Driver | Devi
   | DeviceStatus.FeaturesOk | DeviceStatus.Failed;
 
 export class MmioTransport implements BusDevice {
-  private readonly log: (message: string) => void;
+  private readonly log: (kind: MmioLogKind, message: string) => void;
   private status = 0;
   private deviceFeaturesSel = 0;
   private driverFeaturesSel = 0;
@@ -125,7 +140,9 @@ export class MmioTransport implements BusDevice {
     private readonly interrupt: InterruptLine,
     options: MmioTransportOptions = {},
   ) {
-    this.log = options.log ?? ((message) => console.error(message));
+    const collect = options.log;
+    const logger = options.logger ?? guestLog;
+    this.log = collect ? (_kind, message) => collect(message) : (kind, message) => logger.report(kind, message);
     this.resetTransport();
   }
 
@@ -147,7 +164,7 @@ export class MmioTransport implements BusDevice {
     data.fill(0);
     // Spec 4.2.2.2: registers are only accessed 32 bits wide and aligned.
     if (data.byteLength !== 4 || offset % 4 !== 0) {
-      this.log(`${this.device.name}: ignored ${data.byteLength}-byte read of register 0x${offset.toString(16)}`);
+      this.log(MmioLogKind.BadAccess, `${this.device.name}: ignored ${data.byteLength}-byte read of register 0x${offset.toString(16)}`);
       return;
     }
     new DataView(data.buffer, data.byteOffset, 4).setUint32(0, this.readRegister(offset), true);
@@ -159,7 +176,7 @@ export class MmioTransport implements BusDevice {
       return;
     }
     if (data.byteLength !== 4 || offset % 4 !== 0) {
-      this.log(`${this.device.name}: ignored ${data.byteLength}-byte write to register 0x${offset.toString(16)}`);
+      this.log(MmioLogKind.BadAccess, `${this.device.name}: ignored ${data.byteLength}-byte write to register 0x${offset.toString(16)}`);
       return;
     }
     this.writeRegister(offset, new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true));
@@ -169,7 +186,7 @@ export class MmioTransport implements BusDevice {
   notifyQueue(index: number): void {
     if ((this.status & DeviceStatus.DriverOk) === 0 || (this.status & DeviceStatus.DeviceNeedsReset) !== 0) return;
     if (this.queues[index]?.queue === undefined) {
-      this.log(`${this.device.name}: notify for queue ${index}, which is not enabled`);
+      this.log(MmioLogKind.BadAccess, `${this.device.name}: notify for queue ${index}, which is not enabled`);
       return;
     }
     this.guard(`queue ${index}`, () => this.device.queueNotify(index));
@@ -215,7 +232,7 @@ export class MmioTransport implements BusDevice {
     // The remaining registers describe the selected queue; spec 4.2.2.3 lets
     // the driver change them only while the queue is not ready.
     if (setup === undefined || setup.ready) {
-      this.log(`${this.device.name}: ignored write to register 0x${offset.toString(16)} (queue ${this.queueSel} ${setup ? 'is ready' : 'does not exist'})`);
+      this.log(MmioLogKind.RefusedWrite, `${this.device.name}: ignored write to register 0x${offset.toString(16)} (queue ${this.queueSel} ${setup ? 'is ready' : 'does not exist'})`);
       return;
     }
     switch (offset) {
@@ -227,13 +244,13 @@ export class MmioTransport implements BusDevice {
       case MmioRegister.QueueDeviceLow: setup.device[0] = value; return;
       case MmioRegister.QueueDeviceHigh: setup.device[1] = value; return;
       default:
-        this.log(`${this.device.name}: ignored write to register 0x${offset.toString(16)}`);
+        this.log(MmioLogKind.RefusedWrite, `${this.device.name}: ignored write to register 0x${offset.toString(16)}`);
     }
   }
 
   private writeDriverFeatures(value: number): void {
     if ((this.status & DeviceStatus.Driver) === 0 || (this.status & DeviceStatus.FeaturesOk) !== 0) {
-      this.log(`${this.device.name}: driver features written outside feature negotiation`);
+      this.log(MmioLogKind.Negotiation, `${this.device.name}: driver features written outside feature negotiation`);
       return;
     }
     if (this.driverFeaturesSel > 1) return;
@@ -254,7 +271,7 @@ export class MmioTransport implements BusDevice {
       && (!(added & DeviceStatus.FeaturesOk) || (wanted & DeviceStatus.Driver))
       && (!(added & DeviceStatus.DriverOk) || (wanted & DeviceStatus.FeaturesOk));
     if (!inOrder) {
-      this.log(`${this.device.name}: ignored status change 0x${this.status.toString(16)} -> 0x${value.toString(16)}`);
+      this.log(MmioLogKind.Negotiation, `${this.device.name}: ignored status change 0x${this.status.toString(16)} -> 0x${value.toString(16)}`);
       return;
     }
     if ((added & DeviceStatus.FeaturesOk) && !this.featuresAcceptable()) {
@@ -269,11 +286,11 @@ export class MmioTransport implements BusDevice {
   private featuresAcceptable(): boolean {
     const unknown = this.driverFeatures & ~this.offeredFeatures;
     if (unknown !== 0n) {
-      this.log(`${this.device.name}: driver accepted features it was not offered (0x${unknown.toString(16)}); FEATURES_OK refused`);
+      this.log(MmioLogKind.Negotiation, `${this.device.name}: driver accepted features it was not offered (0x${unknown.toString(16)}); FEATURES_OK refused`);
       return false;
     }
     if ((this.driverFeatures & VIRTIO_F_VERSION_1) === 0n) {
-      this.log(`${this.device.name}: driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are not supported); FEATURES_OK refused`);
+      this.log(MmioLogKind.Negotiation, `${this.device.name}: driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are not supported); FEATURES_OK refused`);
       return false;
     }
     return true;
@@ -282,7 +299,7 @@ export class MmioTransport implements BusDevice {
   private writeQueueReady(value: number): void {
     const setup = this.queues[this.queueSel];
     if (setup === undefined) {
-      this.log(`${this.device.name}: QueueReady for queue ${this.queueSel}, which does not exist`);
+      this.log(MmioLogKind.RefusedWrite, `${this.device.name}: QueueReady for queue ${this.queueSel}, which does not exist`);
       return;
     }
     if ((value & 1) === 0) {
@@ -359,7 +376,7 @@ export class MmioTransport implements BusDevice {
 
   /** Spec 2.1.2: set DEVICE_NEEDS_RESET and tell the driver through a config-change interrupt. */
   private fail(reason: string): void {
-    this.log(`${this.device.name}: ${reason}; the device needs a reset`);
+    this.log(MmioLogKind.DeviceFailure, `${this.device.name}: ${reason}; the device needs a reset`);
     if (this.status & DeviceStatus.DeviceNeedsReset) return;
     this.status |= DeviceStatus.DeviceNeedsReset;
     this.raiseInterrupt(MmioInterrupt.ConfigChange);

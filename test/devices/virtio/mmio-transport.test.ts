@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1 } from '../../../src/devices/virtio/device.js';
 import {
-  DeviceStatus, MmioInterrupt, MmioRegister, TSVMM_VENDOR_ID, VIRTIO_MMIO_REGION_SIZE, virtioMmioKernelParameter,
+  DeviceStatus, MmioInterrupt, MmioLogKind, MmioRegister, TSVMM_VENDOR_ID, VIRTIO_MMIO_REGION_SIZE, virtioMmioKernelParameter,
 } from '../../../src/devices/virtio/mmio-transport.js';
+import { GuestLog, LOG_LINES_PER_WINDOW } from '../../../src/log.js';
 import { VirtioTestDriver } from '../../helpers/virtio-driver.js';
 import { RecordingDevice } from './recording-device.js';
 
@@ -242,5 +243,35 @@ describe('virtio-mmio queues and notifications', () => {
     // once failed, notifications are no longer delivered
     driver.queue(0).kick();
     expect(device.notifies).toEqual([0]);
+  });
+});
+
+describe('virtio-mmio transport reports', () => {
+  it('a guest mistake repeated 100,000 times costs a bounded number of stderr lines, and is counted every time', () => {
+    const lines: string[] = [];
+    let now = 0;
+    const logger = new GuestLog({ enabled: true, write: (line) => lines.push(line), now: () => now });
+    const device = new RecordingDevice();
+    const driver = VirtioTestDriver.create(device, { initialize: false, memorySize: 1 << 20, transport: { logger, log: undefined } });
+    const narrow = new Uint8Array(2);
+    for (let i = 0; i < 100_000; i++) {
+      driver.transport.read(MmioRegister.MagicValue, narrow);
+      if (i === 50_000) now += 1000; // a second window: its own lines, and a report of what the first suppressed
+    }
+    expect(logger.count(MmioLogKind.BadAccess)).toBe(100_000);
+    expect(lines.length).toBe(2 * LOG_LINES_PER_WINDOW + 1);
+    expect(lines[0]).toBe('tsvmm: virtio-mmio: bad register access: recording device: ignored 2-byte read of register 0x0\n');
+    expect(lines[LOG_LINES_PER_WINDOW]).toBe(`tsvmm: virtio-mmio: bad register access: ${50_001 - LOG_LINES_PER_WINDOW} more suppressed\n`);
+    logger.flush();
+    expect(lines.at(-1)).toBe(`tsvmm: virtio-mmio: bad register access: ${49_999 - LOG_LINES_PER_WINDOW} more suppressed\n`);
+  });
+
+  it('is quiet unless enabled, and still counts', () => {
+    const lines: string[] = [];
+    const logger = new GuestLog({ enabled: false, write: (line) => lines.push(line) });
+    const driver = VirtioTestDriver.create(new RecordingDevice(), { initialize: false, memorySize: 1 << 20, transport: { logger, log: undefined } });
+    driver.transport.write(MmioRegister.Status, Uint8Array.of(1));
+    expect(lines).toEqual([]);
+    expect(logger.counts()).toEqual(new Map([[MmioLogKind.BadAccess, 1]]));
   });
 });
