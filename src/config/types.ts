@@ -35,9 +35,16 @@ export interface VmConfig {
   bootTimer?: boolean;
 }
 
-/** A mistake in the configuration the user gave. The message is one line, meant to be shown as is. */
+/**
+ * A mistake in the configuration the user gave. The message is one line, meant to be shown as is.
+ * Every error that reports something the user can fix extends it (the subclasses
+ * name what failed: the kernel image, /dev/kvm, a disk, ...), so the CLI and
+ * library callers need one `instanceof ConfigError` (test/unit/errors.test.ts
+ * checks that no such class extends Error directly).
+ */
 export class ConfigError extends Error {
-  override readonly name: string = 'ConfigError';
+  // Not readonly: subclasses set their own name in their constructors.
+  override name = 'ConfigError';
 }
 
 export const KiB = 1024;

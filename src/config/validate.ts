@@ -4,13 +4,12 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { checkCanCreateIn, checkReadableFile, checkWritableFile } from './files.js';
+import { diskIdProblem, vsockSocketPathProblem } from './rules.js';
 import {
   ConfigError,
   MAX_CMDLINE_BYTES,
   MAX_CPUS,
-  MAX_DISK_ID_BYTES,
   MAX_MEMORY_BYTES,
-  MAX_UNIX_SOCKET_PATH_BYTES,
   MEMORY_ALIGNMENT,
   MIN_MEMORY_BYTES,
   type CharMode,
@@ -94,10 +93,8 @@ function validateDisks(disks: readonly DiskConfig[]): void {
   const paths = new Set<string>();
   for (const disk of disks) {
     if (disk.id !== undefined) {
-      const bytes = Buffer.byteLength(disk.id, 'utf8');
-      if (bytes === 0 || bytes > MAX_DISK_ID_BYTES) {
-        throw new ConfigError(`--disk: id "${disk.id}" is ${bytes} bytes; a virtio-blk serial holds 1 to ${MAX_DISK_ID_BYTES}`);
-      }
+      const problem = diskIdProblem(disk.id);
+      if (problem !== undefined) throw new ConfigError(`--disk: ${problem}`);
       if (ids.has(disk.id)) throw new ConfigError(`--disk: id "${disk.id}" is used by two disks`);
       ids.add(disk.id);
     }
@@ -124,9 +121,7 @@ function validateVsock(vsock: VsockConfig): void {
   if (!Number.isInteger(vsock.cid) || vsock.cid < 0 || vsock.cid > 0xffff_ffff) {
     throw new ConfigError(`--vsock: cid=${vsock.cid} is not a 32-bit CID; ${pick}`);
   }
-  const bytes = Buffer.byteLength(vsock.socket, 'utf8');
-  if (bytes > MAX_UNIX_SOCKET_PATH_BYTES) {
-    throw new ConfigError(`--vsock: socket path is ${bytes} bytes; Unix socket paths hold at most ${MAX_UNIX_SOCKET_PATH_BYTES}: use a shorter one`);
-  }
+  const problem = vsockSocketPathProblem(vsock.socket);
+  if (problem !== undefined) throw new ConfigError(`--vsock: ${problem}`);
   checkCanCreateIn('--vsock', vsock.socket, 'socket');
 }

@@ -9,10 +9,11 @@
 import { createWriteStream, fsync, openSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { CharMode } from '../config.js';
+import { ConfigError } from '../config/types.js';
 import type { CharBackend } from './char-backend.js';
 
 /** The host side failed: a file could not be opened or written. */
-export class CharBackendError extends Error {
+export class CharBackendError extends ConfigError {
   override readonly name = 'CharBackendError';
 }
 

@@ -3,6 +3,7 @@
 // ask which CPUID features KVM can offer, and create VMs.
 // Reference: Documentation/virt/kvm/api.rst, section 4 ("API description").
 
+import { ConfigError } from '../config/types.js';
 import { KVM } from './ioctls.js';
 import { O_CLOEXEC, O_RDWR, closeFd, ioctlInt, libc, lastErrno } from './libc.js';
 import { CpuidEntry, decodeCpuid2, encodeCpuid2 } from './structs/cpu-state.js';
@@ -13,7 +14,7 @@ import { VmFd } from './vm-fd.js';
 export const KVM_API_VERSION = 12;
 
 /** /dev/kvm is missing, not accessible, or not a KVM we can use. */
-export class KvmUnavailableError extends Error {
+export class KvmUnavailableError extends ConfigError {
   constructor(message: string, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'KvmUnavailableError';

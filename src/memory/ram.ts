@@ -13,6 +13,7 @@
 import {
   MAP_ANONYMOUS, MAP_NORESERVE, MAP_SHARED, PROT_READ, PROT_WRITE, mapMemory, unmapMemory, viewMemory,
 } from '../kvm/libc.js';
+import { ConfigError } from '../config/types.js';
 import { GuestMemory, MemoryRegion } from './guest-memory.js';
 import { constants as bufferConstants } from 'node:buffer';
 
@@ -35,7 +36,7 @@ export interface MemorySlotTarget {
   setUserMemoryRegion(slot: number, guestAddress: number | bigint, size: number | bigint, hostAddress: number | bigint): void;
 }
 
-export class GuestRamError extends Error {
+export class GuestRamError extends ConfigError {
   constructor(message: string) {
     super(message);
     this.name = 'GuestRamError';

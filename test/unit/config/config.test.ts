@@ -118,10 +118,10 @@ describe('configFromOptions', () => {
     expect([config.serial, config.console]).toEqual([serial, console]);
   });
 
-  it('accepts a 20-byte disk id and counts bytes, not characters', () => {
+  it('accepts a disk id of 20 printable ASCII characters, and nothing else', () => {
     expect(parse({ disk: [`path=${diskA},id=${'x'.repeat(20)}`] }).disks[0]!.id).toHaveLength(20);
-    expect(errorOf({ kernel, disk: [`path=${diskA},id=${'é'.repeat(11)}`] })).toBe(
-      `--disk: id "${'é'.repeat(11)}" is 22 bytes; a virtio-blk serial holds 1 to 20`,
+    expect(errorOf({ kernel, disk: [`path=${diskA},id=${'é'.repeat(5)}`] })).toBe(
+      `--disk: id "${'é'.repeat(5)}" must be 1 to 20 printable ASCII characters (the virtio-blk serial)`,
     );
   });
 });
@@ -143,7 +143,7 @@ describe('configFromOptions errors', () => {
     ['disk key', { disk: ['path=/x,size=1G'] }, '--disk: unknown key "size" (valid keys: path, readonly, id)'],
     ['disk no path', { disk: ['readonly=on'] }, '--disk: missing path= (e.g. --disk path=disk.img)'],
     ['disk readonly', { disk: ['path=/x,readonly=yes'] }, '--disk: readonly must be on or off, got "yes"'],
-    ['disk id long', { disk: ['path=/x,id=abcdefghijklmnopqrstu'] }, '--disk: id "abcdefghijklmnopqrstu" is 21 bytes; a virtio-blk serial holds 1 to 20'],
+    ['disk id long', { disk: ['path=/x,id=abcdefghijklmnopqrstu'] }, '--disk: id "abcdefghijklmnopqrstu" must be 1 to 20 printable ASCII characters (the virtio-blk serial)'],
     ['disk missing file', { disk: ['path=/nonexistent/d.img'] }, '--disk: cannot read /nonexistent/d.img: no such file'],
     ['vsock no socket', { vsock: ['cid=3'] }, '--vsock: missing socket= (e.g. --vsock cid=3,socket=/tmp/vm.vsock)'],
     ['vsock no cid', { vsock: ['socket=/tmp/v'] }, '--vsock: missing cid= (e.g. --vsock cid=3,socket=/tmp/vm.vsock)'],
@@ -155,7 +155,7 @@ describe('configFromOptions errors', () => {
     ['cid 2^32', { vsock: ['cid=4294967296,socket=/tmp/v'] }, '--vsock: cid=4294967296 is not a 32-bit CID; pick a CID from 3 to 4294967294'],
     ['two vsocks', { vsock: ['cid=3,socket=/tmp/a', 'cid=4,socket=/tmp/b'] }, '--vsock: given 2 times; a VM has at most one vsock device'],
     ['vsock dir', { vsock: ['cid=3,socket=/nonexistent/v.sock'] }, '--vsock: cannot create socket /nonexistent/v.sock: directory /nonexistent does not exist'],
-    ['vsock long path', { vsock: [`cid=3,socket=/tmp/${'s'.repeat(103)}`] }, '--vsock: socket path is 108 bytes; Unix socket paths hold at most 107: use a shorter one'],
+    ['vsock long path', { vsock: [`cid=3,socket=/tmp/${'s'.repeat(92)}`] }, '--vsock: socket path is 97 bytes, too long: at most 96 fit a Unix socket address once "_<port>" is appended for guest connections; use a shorter one'],
     ['serial dir', { serial: 'file=/nonexistent/log' }, '--serial: cannot create output file /nonexistent/log: directory /nonexistent does not exist'],
     ['cmdline long', { cmdline: 'x'.repeat(2048) }, "--cmdline: 2048 bytes is longer than the kernel's limit of 2047"],
   ])('%s', (_name, options, message) => {

@@ -9,6 +9,7 @@
 // To bound host memory, at most MAX_IN_FLIGHT_BYTES of data are in flight;
 // past that the device stops popping requests until some complete.
 import { basename } from 'node:path';
+import { diskIdProblem } from '../../../config/rules.js';
 import { VirtioDeviceType, type DeviceContext, type VirtioDevice } from '../device.js';
 import { RING_FEATURES, VirtqueueError, type DescriptorChain, type Virtqueue } from '../queue.js';
 import { encodeBlockConfig } from './config-space.js';
@@ -39,18 +40,16 @@ export interface BlockDeviceOptions {
   path: string;
   /** The guest sees a read-only disk; the file is opened read-only. */
   readonly?: boolean;
-  /** What GET_ID returns (/sys/block/vdX/serial): printable ASCII, at most 20 bytes. */
+  /** What GET_ID returns (/sys/block/vdX/serial): 1 to 20 printable ASCII characters (src/config/rules.ts). */
   id?: string;
 }
 
 /** Opens the image and builds the device; throws BlockDeviceError with a one-line reason. */
 export async function openBlockDevice(options: BlockDeviceOptions): Promise<VirtioBlock> {
-  const id = options.id ?? '';
-  if (!/^[\x20-\x7e]*$/.test(id) || id.length > ID_BYTES) {
-    throw new BlockDeviceError(`disk id "${id}" must be printable ASCII of at most ${ID_BYTES} characters`);
-  }
+  const problem = options.id === undefined ? undefined : diskIdProblem(options.id);
+  if (problem !== undefined) throw new BlockDeviceError(`disk ${problem}`);
   const image = await DiskImage.open(options.path, options.readonly ?? false);
-  return new VirtioBlock(image, id);
+  return new VirtioBlock(image, options.id);
 }
 
 export class VirtioBlock implements VirtioDevice {

@@ -4,12 +4,13 @@
 // always the last writable byte of the chain.
 //
 //   struct virtio_blk_req { le32 type; le32 reserved; le64 sector; u8 data[]; u8 status; }
+import { MAX_DISK_ID_BYTES } from '../../../config/types.js';
 import type { DescriptorChain } from '../queue.js';
 
 export const SECTOR_SIZE = 512;
 export const REQUEST_HEADER_SIZE = 16;
-/** GET_ID answers with at most this many bytes, NUL-padded. */
-export const ID_BYTES = 20;
+/** GET_ID answers with at most this many bytes, NUL-padded (VIRTIO_BLK_ID_BYTES, defined once in the config layer). */
+export const ID_BYTES = MAX_DISK_ID_BYTES;
 
 /** Request types (VIRTIO_BLK_T_*). */
 export const RequestType = {
