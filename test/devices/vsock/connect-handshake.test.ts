@@ -47,6 +47,13 @@ describe('CONNECT line parser', () => {
     ['a hex port', 'CONNECT 0x10\n'],
     ['words after the port', 'CONNECT 52 now\n'],
     ['an empty line', '\n'],
+    // The rest of Cloud Hypervisor's table (virtio-devices/src/vsock/unix/muxer.rs tests).
+    ['a cut-off keyword', 'CONN\n'],
+    ['a lower-case keyword with a blank port', 'connect \n'],
+    ['a large negative port', 'connect -1337\n'],
+    ['a port of 2^33', 'connect 8589934592\n'],
+    // feed() sends each character as one byte: these are the UTF-8 bytes of Arabic-Indic 1 and 2.
+    ['a port in non-ASCII digits', Buffer.from('connect \u0661\u0662\n', 'utf8').toString('latin1')],
   ])('rejects %s', (_, line) => {
     expect(feed(line).kind).toBe('invalid');
   });

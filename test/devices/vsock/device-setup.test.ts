@@ -58,7 +58,8 @@ describe('virtio-vsock device identity', () => {
 
   it('keeps the documented defaults', () => {
     expect(VSOCK_DEFAULTS).toEqual({
-      maxConnections: 1023, connectionBufferSize: 256 * 1024, requestTimeoutMs: 2000,
+      maxConnections: 1023, maxPendingClients: 1023, connectLineTimeoutMs: 10_000,
+      connectionBufferSize: 256 * 1024, requestTimeoutMs: 2000,
       connectTimeoutMs: 2000, lingerTimeoutMs: 2000, queueSize: 256,
     });
   });
@@ -78,6 +79,7 @@ describe('virtio-vsock device identity', () => {
     await expect(createVsockDevice({ cid: 3, socketPath: join(dir, 'x'.repeat(100)) })).rejects.toThrow(/too long/);
     await expect(createVsockDevice({ cid: 3, socketPath: '' })).rejects.toThrow(/socket=<path>/);
     await expect(createVsockDevice({ cid: 3, socketPath: join(dir, 'y.sock'), maxConnections: 0 })).rejects.toThrow(/maxConnections=0/);
+    await expect(createVsockDevice({ cid: 3, socketPath: join(dir, 'y.sock'), connectLineTimeoutMs: 0 })).rejects.toThrow(/connectLineTimeoutMs=0/);
   });
 });
 

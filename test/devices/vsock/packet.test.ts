@@ -61,7 +61,7 @@ describe('vsock packet header codec', () => {
     expect(Op).toEqual({
       Invalid: 0, Request: 1, Response: 2, Rst: 3, Shutdown: 4, Rw: 5, CreditUpdate: 6, CreditRequest: 7,
     });
-    expect(opName(Op.CreditRequest)).toBe('CREDITREQUEST');
+    expect(opName(Op.CreditRequest)).toBe('CREDIT_REQUEST');
     expect(opName(42)).toBe('op 42');
   });
 });

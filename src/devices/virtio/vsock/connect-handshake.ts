@@ -100,19 +100,37 @@ export type ConnectLineResult =
   | { readonly port: number; readonly rest: Buffer }
   | { readonly reason: string };
 
+/** A CONNECT line being read; cancel() stops reading without calling `done`. */
+export interface PendingHandshake {
+  cancel(): void;
+}
+
 /**
  * Reads the CONNECT line from a freshly accepted client. On success the
  * socket is paused with its own listeners removed, ready for a connection to
- * take over. On failure (bad line, or the client left first) the caller
- * closes it. `done` runs exactly once.
+ * take over. On failure (bad line, no complete line within `timeoutMs` of
+ * the call, or the client left first) the caller closes it. `done` runs
+ * exactly once, unless the caller cancels first.
+ *
+ * The deadline counts from the accept, not from the last byte: a client
+ * trickling one byte at a time must not hold its socket any longer than an
+ * idle one.
  */
-export function readConnectLine(socket: net.Socket, done: (result: ConnectLineResult) => void): void {
+export function readConnectLine(
+  socket: net.Socket,
+  timeoutMs: number,
+  done: (result: ConnectLineResult) => void,
+): PendingHandshake {
   const handshake = new ConnectHandshake();
-  const finish = (result: ConnectLineResult): void => {
+  const stop = (): void => {
+    clearTimeout(deadline);
     socket.off('data', onData);
     socket.off('end', onGone);
     socket.off('close', onGone);
     socket.off('error', onGone);
+  };
+  const finish = (result: ConnectLineResult): void => {
+    stop();
     done(result);
   };
   const onData = (chunk: Buffer): void => {
@@ -122,8 +140,12 @@ export function readConnectLine(socket: net.Socket, done: (result: ConnectLineRe
     finish(result.kind === 'connect' ? { port: result.port, rest: result.rest } : { reason: result.reason });
   };
   const onGone = (): void => finish({ reason: 'the client closed its connection before sending a complete CONNECT line' });
+  const deadline = setTimeout(() => finish({ reason: `no complete CONNECT line within ${timeoutMs} ms` }), timeoutMs);
+  // Pending handshakes must not keep a VM that is otherwise done alive.
+  deadline.unref();
   socket.on('data', onData);
   socket.once('end', onGone);
   socket.once('close', onGone);
   socket.once('error', onGone);
+  return { cancel: stop };
 }

@@ -139,6 +139,17 @@ export class Connection {
     return this.stateValue;
   }
 
+  /**
+   * Bytes this connection holds in memory: host data waiting for the guest,
+   * what Node's socket still buffers for reading, and guest data not yet
+   * written to the host socket.
+   */
+  get bufferedBytes(): number {
+    const socket = this.socket;
+    const inSocket = socket === null || socket.destroyed ? 0 : socket.readableLength + socket.writableLength;
+    return this.pending.length + inSocket;
+  }
+
   hostConnected(socket: net.Socket): void {
     if (this.stateValue !== 'connecting') {
       socket.destroy();

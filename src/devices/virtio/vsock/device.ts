@@ -4,9 +4,12 @@
 // transport). The real work happens in the muxer; this file is the glue
 // between the virtio transport and it, plus the listening Unix socket.
 import type net from 'node:net';
+import { vsockSocketPathProblem } from '../../../config/rules.js';
+import { ConfigError } from '../../../config/types.js';
 import type { DeviceContext, VirtioDevice } from '../device.js';
 import { VirtioDeviceType } from '../device.js';
 import type { Virtqueue } from '../queue.js';
+import type { ConnectionState } from './connection.js';
 import { EVENT_QUEUE, RX_QUEUE, TX_QUEUE, VsockMuxer } from './muxer.js';
 import { EVENT_SIZE, EVENT_TRANSPORT_RESET, HOST_CID } from './packet.js';
 import { UnixListener } from './unix-backend.js';
@@ -18,6 +21,14 @@ export interface VsockDeviceOptions {
   readonly socketPath: string;
   /** Live connections allowed at once (default 1023); the next one is refused at once. */
   readonly maxConnections?: number;
+  /**
+   * Host clients that have not sent their whole CONNECT line yet, at most
+   * (default 1023, as many as live connections); one more closes the oldest.
+   * They do not count against maxConnections.
+   */
+  readonly maxPendingClients?: number;
+  /** How long a host client has, from its accept, to send its whole CONNECT line (default 10000 ms). */
+  readonly connectLineTimeoutMs?: number;
   /** Per-connection buffer in each direction, advertised to the guest as buf_alloc (default 256 KiB). */
   readonly connectionBufferSize?: number;
   /** How long the guest has to accept a host-initiated connection (default 2000 ms). */
@@ -34,6 +45,12 @@ export interface VsockDeviceOptions {
 
 export const VSOCK_DEFAULTS = {
   maxConnections: 1023,
+  maxPendingClients: 1023,
+  // A program sends its CONNECT line with, or right after, its connect: it
+  // takes microseconds. 10 s also leaves time for a person typing the line
+  // into an interactive `socat - UNIX-CONNECT:...`, while a client that
+  // never sends it (a slowloris) gives its socket back soon.
+  connectLineTimeoutMs: 10_000,
   connectionBufferSize: 256 * 1024,
   requestTimeoutMs: 2000,
   connectTimeoutMs: 2000,
@@ -44,7 +61,7 @@ export const VSOCK_DEFAULTS = {
 const MAX_GUEST_CID = 0xffff_fffe;
 const CONFIG_SIZE = 8;
 
-export class VsockConfigError extends Error {
+export class VsockConfigError extends ConfigError {
   constructor(message: string) {
     super(message);
     this.name = 'VsockConfigError';
@@ -60,12 +77,9 @@ function validate(options: VsockDeviceOptions): void {
   if (typeof socketPath !== 'string' || socketPath.length === 0) {
     throw new VsockConfigError('vsock needs socket=<path> for its Unix socket');
   }
-  // sockaddr_un.sun_path holds 108 bytes including the NUL; "_<port>" adds up to 11.
-  if (Buffer.byteLength(socketPath) + 11 > 107) {
-    throw new VsockConfigError(
-      `vsock socket path ${socketPath} is too long for a Unix socket (with "_<port>" appended it must stay under 108 bytes); use a shorter path`);
-  }
-  for (const name of ['maxConnections', 'connectionBufferSize', 'requestTimeoutMs', 'connectTimeoutMs', 'lingerTimeoutMs', 'queueSize'] as const) {
+  const pathProblem = vsockSocketPathProblem(socketPath);
+  if (pathProblem !== undefined) throw new VsockConfigError(`vsock ${pathProblem}`);
+  for (const name of ['maxConnections', 'maxPendingClients', 'connectLineTimeoutMs', 'connectionBufferSize', 'requestTimeoutMs', 'connectTimeoutMs', 'lingerTimeoutMs', 'queueSize'] as const) {
     const value = options[name];
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
       throw new VsockConfigError(`vsock option ${name}=${value} must be a positive integer`);
@@ -93,6 +107,8 @@ export class VsockDevice implements VirtioDevice {
       guestCid: options.cid,
       socketPath: options.socketPath,
       maxConnections: options.maxConnections ?? VSOCK_DEFAULTS.maxConnections,
+      maxPendingClients: options.maxPendingClients ?? VSOCK_DEFAULTS.maxPendingClients,
+      connectLineTimeoutMs: options.connectLineTimeoutMs ?? VSOCK_DEFAULTS.connectLineTimeoutMs,
       bufferSize: options.connectionBufferSize ?? VSOCK_DEFAULTS.connectionBufferSize,
       connectTimeoutMs: options.connectTimeoutMs ?? VSOCK_DEFAULTS.connectTimeoutMs,
       timeouts: {
@@ -114,6 +130,21 @@ export class VsockDevice implements VirtioDevice {
   /** Live connections (host- and guest-initiated). */
   get connectionCount(): number {
     return this.muxer.connectionCount;
+  }
+
+  /** Host clients that have not finished their CONNECT line yet. */
+  get pendingHostClientCount(): number {
+    return this.muxer.pendingHostClientCount;
+  }
+
+  /** The state of the live connection between these ports, or undefined (for diagnostics and tests). */
+  connectionState(hostPort: number, guestPort: number): ConnectionState | undefined {
+    return this.muxer.connectionState(hostPort, guestPort);
+  }
+
+  /** Bytes the live connections hold in memory, both directions (for diagnostics and tests). */
+  get bufferedBytes(): number {
+    return this.muxer.bufferedBytes;
   }
 
   /** Guest packets dropped without an answer (see VsockMuxer.droppedPackets). */

@@ -6,8 +6,8 @@
 // and their CONNECT line.
 import type net from 'node:net';
 import type { DescriptorChain, Virtqueue } from '../queue.js';
-import { readConnectLine } from './connect-handshake.js';
-import { Connection, type ConnectionOwner, type ConnectionTimeouts } from './connection.js';
+import { type PendingHandshake, readConnectLine } from './connect-handshake.js';
+import { Connection, type ConnectionOwner, type ConnectionState, type ConnectionTimeouts } from './connection.js';
 import {
   HEADER_SIZE, HOST_CID, Op, type PacketHeader, VSOCK_TYPE_STREAM, decodeHeader, encodeHeader, opName,
 } from './packet.js';
@@ -26,6 +26,10 @@ export interface MuxerOptions {
   /** Guest-initiated connections to port P go to `${socketPath}_${P}`. */
   readonly socketPath: string;
   readonly maxConnections: number;
+  /** Host clients still sending their CONNECT line, at most; one more closes the oldest. */
+  readonly maxPendingClients: number;
+  /** How long a host client has, from its accept, to send its whole CONNECT line. */
+  readonly connectLineTimeoutMs: number;
   readonly bufferSize: number;
   readonly connectTimeoutMs: number;
   readonly timeouts: ConnectionTimeouts;
@@ -50,7 +54,20 @@ export class VsockMuxer implements ConnectionOwner {
   /** Connections with a packet for the guest; a Set keeps insertion order, which gives round-robin. */
   private readonly rxReady = new Set<Connection>();
   private readonly queuedRsts: PacketHeader[] = [];
-  private readonly hostClients = new Set<net.Socket>();
+  /**
+   * Host clients still sending their CONNECT line, oldest first (a Map keeps
+   * insertion order). They are not connections yet: they do not count
+   * against maxConnections, so idle clients cannot lock real ones out.
+   */
+  private readonly hostClients = new Map<net.Socket, PendingHandshake>();
+  /**
+   * Keys of connections that ended lately, oldest first. Linux keeps sending
+   * for a socket until it has seen our RST (a CREDIT_UPDATE as its reader
+   * drains, its own SHUTDOWN on close()); those packets still get an RST, but
+   * are no news worth a warning. Bounded by maxConnections: even every live
+   * connection closing at once is remembered.
+   */
+  private readonly recentlyClosed = new Set<string>();
   /** Connections that corked their socket during the current tx pass. */
   private readonly corkedConnections = new Set<Connection>();
   private readonly ports = new PortAllocator();
@@ -69,6 +86,23 @@ export class VsockMuxer implements ConnectionOwner {
     return this.connections.size;
   }
 
+  /** Host clients that have not finished their CONNECT line yet. */
+  get pendingHostClientCount(): number {
+    return this.hostClients.size;
+  }
+
+  /** The state of the connection between these ports, if it is live (for diagnostics and tests). */
+  connectionState(hostPort: number, guestPort: number): ConnectionState | undefined {
+    return this.connections.get(keyOf(hostPort, guestPort))?.state;
+  }
+
+  /** Bytes the connections hold in memory, both directions (for diagnostics and tests). */
+  get bufferedBytes(): number {
+    let total = 0;
+    for (const connection of this.connections.values()) total += connection.bufferedBytes;
+    return total;
+  }
+
   activate(queues: MuxerQueues): void {
     this.queues = queues;
     this.txRequested = true;
@@ -79,6 +113,8 @@ export class VsockMuxer implements ConnectionOwner {
   deactivate(): void {
     this.queues = null;
     this.dropAllConnections();
+    // A new driver starts with no sockets: nothing it sends is late any more.
+    this.recentlyClosed.clear();
   }
 
   /** Every connection dropped and its host socket destroyed; nothing sent to the guest. */
@@ -93,7 +129,10 @@ export class VsockMuxer implements ConnectionOwner {
   /** VM shutdown: also closes host programs still sending their CONNECT line. */
   close(): void {
     this.deactivate();
-    for (const socket of this.hostClients) socket.destroy();
+    for (const [socket, handshake] of this.hostClients) {
+      handshake.cancel();
+      socket.destroy();
+    }
     this.hostClients.clear();
   }
 
@@ -115,13 +154,22 @@ export class VsockMuxer implements ConnectionOwner {
     // Errors after the handshake hand-off belong to the connection; this
     // listener only keeps a late error from crashing the process.
     socket.on('error', () => {});
-    if (this.connections.size >= this.options.maxConnections || this.hostClients.size >= this.options.maxConnections) {
+    if (this.connections.size >= this.options.maxConnections) {
       this.warn(`refusing a host client: ${this.options.maxConnections} connections are live`);
       socket.destroy();
       return;
     }
-    this.hostClients.add(socket);
-    readConnectLine(socket, (result) => {
+    if (this.hostClients.size >= this.options.maxPendingClients) {
+      // The oldest is the likeliest to be idle (a working client sends its
+      // line at once), and refusing the newest instead would let idle
+      // clients lock every new one out until they time out.
+      const [oldest, handshake] = this.hostClients.entries().next().value as [net.Socket, PendingHandshake];
+      this.hostClients.delete(oldest);
+      handshake.cancel();
+      oldest.destroy();
+      this.warn(`closing the oldest host client still without a CONNECT line: ${this.options.maxPendingClients} are waiting`);
+    }
+    const handshake = readConnectLine(socket, this.options.connectLineTimeoutMs, (result) => {
       this.hostClients.delete(socket);
       if ('reason' in result) {
         this.warn(`closing a host client: ${result.reason}`);
@@ -130,6 +178,7 @@ export class VsockMuxer implements ConnectionOwner {
       }
       this.connectFromHost(socket, result.port, result.rest);
     });
+    this.hostClients.set(socket, handshake);
   }
 
   private connectFromHost(socket: net.Socket, guestPort: number, initial: Buffer): void {
@@ -152,6 +201,7 @@ export class VsockMuxer implements ConnectionOwner {
     }
     const connection = Connection.fromHost(this.connectionParams(hostPort, guestPort), socket, initial);
     this.connections.set(keyOf(hostPort, guestPort), connection);
+    this.recentlyClosed.delete(keyOf(hostPort, guestPort));
     this.wantsRx(connection); // its REQUEST
   }
 
@@ -232,10 +282,11 @@ export class VsockMuxer implements ConnectionOwner {
       this.replyRst(header);
       return;
     }
-    const connection = this.connections.get(keyOf(header.dstPort, header.srcPort));
+    const key = keyOf(header.dstPort, header.srcPort);
+    const connection = this.connections.get(key);
     if (connection === undefined) {
       if (header.op === Op.Request) this.connectFromGuest(header);
-      else this.replyRst(header);
+      else this.replyRst(header, { quiet: this.recentlyClosed.has(key) });
       return;
     }
     if (header.op === Op.Rw && header.len > chain.readableLength - HEADER_SIZE) {
@@ -256,6 +307,7 @@ export class VsockMuxer implements ConnectionOwner {
     const path = `${this.options.socketPath}_${request.dstPort}`;
     const connection = Connection.fromGuest(this.connectionParams(request.dstPort, request.srcPort), request);
     this.connections.set(key, connection);
+    this.recentlyClosed.delete(key);
     connection.pendingConnect = connectToHostListener(path, this.options.connectTimeoutMs, (result) => {
       if (result instanceof Error) {
         this.warn(`guest connection to port ${request.dstPort} refused: ${result.message}`);
@@ -275,9 +327,10 @@ export class VsockMuxer implements ConnectionOwner {
     this.corkedConnections.clear();
   }
 
-  private replyRst(to: PacketHeader): void {
+  /** Answers a packet no connection takes with an RST; `quiet` for late packets of a connection that just ended. */
+  private replyRst(to: PacketHeader, { quiet = false } = {}): void {
     if (to.op === Op.Rst) return; // Never answer an RST with an RST.
-    this.warn(`answering guest ${opName(to.op)} ${to.srcPort} -> ${to.dstCid}:${to.dstPort} with RST`);
+    if (!quiet) this.warn(`answering guest ${opName(to.op)} ${to.srcPort} -> ${to.dstCid}:${to.dstPort} with RST`);
     this.queueRst({
       srcCid: to.dstCid, dstCid: to.srcCid, srcPort: to.dstPort, dstPort: to.srcPort,
       len: 0, type: to.type, op: Op.Rst, flags: 0, bufAlloc: 0, fwdCnt: 0,
@@ -299,7 +352,10 @@ export class VsockMuxer implements ConnectionOwner {
 
   closed(connection: Connection, sendRst: boolean): void {
     const key = keyOf(connection.hostPort, connection.guestPort);
-    if (this.connections.get(key) === connection) this.connections.delete(key);
+    if (this.connections.get(key) === connection) {
+      this.connections.delete(key);
+      this.rememberClosed(key);
+    }
     this.rxReady.delete(connection);
     if (connection.hostInitiated) this.ports.release(connection.hostPort);
     if (sendRst) this.queueRst(connection.rstHeader());
@@ -349,6 +405,13 @@ export class VsockMuxer implements ConnectionOwner {
 
   // ---- helpers ---------------------------------------------------------
 
+  private rememberClosed(key: string): void {
+    this.recentlyClosed.add(key);
+    if (this.recentlyClosed.size > this.options.maxConnections) {
+      this.recentlyClosed.delete(this.recentlyClosed.values().next().value as string);
+    }
+  }
+
   private connectionParams(hostPort: number, guestPort: number) {
     return {
       owner: this, guestCid: this.options.guestCid, hostPort, guestPort,
@@ -362,6 +425,6 @@ export class VsockMuxer implements ConnectionOwner {
   }
 
   private warn(message: string): void {
-    this.options.onWarning?.(`virtio-vsock: ${message}`);
+    this.options.onWarning?.(message);
   }
 }

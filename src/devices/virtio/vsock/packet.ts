@@ -98,8 +98,8 @@ export function encodeHeader(header: PacketHeader, target: Uint8Array): void {
   v.setUint32(40, header.fwdCnt, true);
 }
 
-/** A readable name for an op, for messages and logs. */
+/** The spec's name for an op without its prefix (CREDIT_UPDATE for VIRTIO_VSOCK_OP_CREDIT_UPDATE), for messages and logs. */
 export function opName(op: number): string {
   const entry = Object.entries(Op).find(([, value]) => value === op);
-  return entry ? entry[0].toUpperCase() : `op ${op}`;
+  return entry ? entry[0].replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase() : `op ${op}`;
 }

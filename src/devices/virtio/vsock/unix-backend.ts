@@ -5,8 +5,9 @@
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
+import { ConfigError } from '../../../config/types.js';
 
-export class VsockSocketError extends Error {
+export class VsockSocketError extends ConfigError {
   constructor(message: string) {
     super(message);
     this.name = 'VsockSocketError';
