@@ -6,6 +6,9 @@
 //   rootfs.ext4             a small ext4 image for block-device tests
 //   sandbox-bzImage         the nested sandbox's L1 kernel (+ sandbox.config)
 //   sandbox-initramfs.cpio.gz  busybox + guest-images/initramfs/sandbox-init
+//   full-bzImage, full-vmlinux  a kernel like the ones users bring: x86_64
+//                           defconfig + guest-images/kernel/full.config (ACPI,
+//                           KASLR, no MP table, no virtio-mmio on the cmdline)
 //
 // Each artefact is cached outside the clone (scripts/lib/cache.mjs) under a
 // hash of its inputs: a second run, or a fresh clone on the same machine,
@@ -15,6 +18,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cached, cacheRoot, hashOf } from './lib/cache.mjs';
 import { ensureDebianPackages, packageVersion } from './lib/debian.mjs';
+import { verifyConfig } from './lib/kernel-config.mjs';
 import { elapsed, step, ticker } from './lib/progress.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -40,23 +44,30 @@ async function linuxSource(version) {
   return dir;
 }
 
-/** Reads `CONFIG_X=value` / `# CONFIG_X is not set` lines into a map. */
-function parseConfig(text) {
-  const options = new Map();
-  for (const line of text.split('\n')) {
-    const set = /^(CONFIG_\w+)=(.*)$/.exec(line);
-    const unset = /^# (CONFIG_\w+) is not set$/.exec(line);
-    if (set) options.set(set[1], set[2]);
-    else if (unset) options.set(unset[1], 'n');
-  }
-  return options;
-}
+/**
+ * What a kernel's configuration starts from before its fragment is applied
+ * (KCONFIG_ALLCONFIG pins the fragment's options; every other option gets
+ * the target's value):
+ *   allnoconfig  every option off: the fragment lists all the kernel has;
+ *   defconfig    x86_64's defconfig with the fragment merged over it, which
+ *                is what scripts/kconfig/merge_config.sh does (alldefconfig
+ *                with the defconfig and the fragment as one allconfig file).
+ */
+const CONFIG_BASES = {
+  allnoconfig: { target: 'allnoconfig', allconfig: (fragment) => fragment },
+  defconfig: {
+    target: 'alldefconfig',
+    allconfig: (fragment, srcDir) =>
+      fs.readFileSync(path.join(srcDir, 'arch/x86/configs/x86_64_defconfig'), 'utf8') + '\n' + fragment,
+  },
+};
 
-async function buildKernel(name, fragment, srcDir, tmp) {
+async function buildKernel(name, fragment, srcDir, tmp, base = 'allnoconfig') {
   const buildDir = path.join(tmp, 'build');
   const fragmentFile = path.join(tmp, 'fragment.config');
   const logFile = path.join(cacheRoot, `${name}-build.log`);
-  fs.writeFileSync(fragmentFile, fragment);
+  const { target, allconfig } = CONFIG_BASES[base];
+  fs.writeFileSync(fragmentFile, allconfig(fragment, srcDir));
   const jobs = cpus().length + 1;
   const start = Date.now();
   step(`building the ${name} kernel with make -j${jobs} (takes minutes; log: ${logFile})`);
@@ -74,7 +85,7 @@ async function buildKernel(name, fragment, srcDir, tmp) {
     return p;
   };
   try {
-    await make('allnoconfig');
+    await make(target);
     verifyConfig(name, fragment, fs.readFileSync(path.join(buildDir, '.config'), 'utf8'));
     await make('vmlinux', 'bzImage');
   } catch (error) {
@@ -89,17 +100,6 @@ async function buildKernel(name, fragment, srcDir, tmp) {
   fs.copyFileSync(path.join(buildDir, '.config'), path.join(tmp, 'config'));
   fs.rmSync(buildDir, { recursive: true, force: true });
   console.log(`  ${name}: built in ${elapsed(start)}`);
-}
-
-/** Fails when an option asked for in the fragment did not make it into .config. */
-function verifyConfig(name, fragment, finalConfig) {
-  const wanted = parseConfig(fragment);
-  const got = parseConfig(finalConfig);
-  const wrong = [...wanted].filter(([key, value]) => (got.get(key) ?? 'n') !== value);
-  if (wrong.length > 0) {
-    const lines = wrong.map(([key, value]) => `  ${key}: wanted ${value}, got ${got.get(key) ?? 'n'}`);
-    throw new Error(`${name} kernel config: options not applied (missing dependencies?):\n${lines.join('\n')}`);
-  }
 }
 
 /** Shared libraries (and the dynamic loader) a binary needs, from ldd. */
@@ -187,8 +187,12 @@ function install(fromDir, file, asName = file) {
   fs.renameSync(tmp, target);
 }
 
-/** Builds what is missing; `quiet` prints nothing when everything came from the cache. */
-export async function buildGuestImages({ sandbox = true, quiet = false } = {}) {
+/**
+ * Builds what is missing; `quiet` prints nothing when everything came from
+ * the cache. `sandbox` adds the nested sandbox's kernel and initramfs, `full`
+ * the defconfig-based kernel (full-bzImage, full-vmlinux).
+ */
+export async function buildGuestImages({ sandbox = true, full = true, quiet = false } = {}) {
   const start = Date.now();
   const built = [];
   const note = (name, result) => { if (!result.hit) built.push(name); return result; };
@@ -220,6 +224,13 @@ export async function buildGuestImages({ sandbox = true, quiet = false } = {}) {
       (tmp) => sandboxInitramfs(srcDir, tmp)));
     install(sInitramfs.dir, 'sandbox-initramfs.cpio.gz');
   }
+  if (full) {
+    const fullFragment = read('kernel/full.config').toString();
+    const kernel = note('full kernel', await cached('kernel-full', hashOf(fullFragment, 'defconfig', version, RECIPE),
+      (tmp) => buildKernel('full', fullFragment, srcDir, tmp, 'defconfig')));
+    install(kernel.dir, 'bzImage', 'full-bzImage');
+    install(kernel.dir, 'vmlinux', 'full-vmlinux');
+  }
   if (!quiet || built.length > 0) {
     const what = built.length > 0 ? `built ${built.join(', ')}` : 'all from the cache';
     step(`guest images ready in ${path.relative(process.cwd(), outDir) || outDir}: ${what} (${elapsed(start)})`);
@@ -229,7 +240,10 @@ export async function buildGuestImages({ sandbox = true, quiet = false } = {}) {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   try {
-    await buildGuestImages({ sandbox: !process.argv.includes('--no-sandbox') });
+    await buildGuestImages({
+      sandbox: !process.argv.includes('--no-sandbox'),
+      full: !process.argv.includes('--no-full'),
+    });
   } catch (error) {
     console.error(`build-guest-images: ${error.message ?? error}`);
     process.exit(1);

@@ -102,7 +102,7 @@ export async function runInSandbox(command, options = {}) {
   } = options;
   if (!cwd.startsWith(projectDir) && !existsSync(cwd)) throw new Error(`no such directory: ${cwd}`);
   await ensureDebianPackages(['qemu-system-x86']);
-  await buildGuestImages({ sandbox: true, quiet: true });
+  await buildGuestImages({ sandbox: true, full: false, quiet: true });
   const ctlDir = writeControlFolder(command, cwd);
   const args = qemuArguments({
     kernel: join(outDir, 'sandbox-bzImage'), initramfs: join(outDir, 'sandbox-initramfs.cpio.gz'),

@@ -20,7 +20,7 @@ export async function runWhereKvmWorks(scriptUrl, main, { rerunArgs = [] } = {})
   // Inside the sandbox the image cache is not visible: the caller built them.
   if (!insideSandbox) {
     step('guest images');
-    await buildGuestImages({ sandbox: kvm !== 'hardware' });
+    await buildGuestImages({ sandbox: kvm !== 'hardware', full: false });
   }
   if (kvm === 'hardware' || insideSandbox) return (await main()) ?? 0;
 

@@ -98,3 +98,67 @@ export function unmapMemory(address: number, length: number): void {
 export function viewMemory(address: number, length: number): Uint8Array {
   return new Uint8Array(koffi.view(address, length));
 }
+
+// --- Byte-range file locks (fcntl(2) "open file description locks") ---
+// Used by disk images (src/devices/virtio/block/disk-image.ts). An OFD lock
+// belongs to the open file, not to the process, so it holds for as long as
+// the file stays open and goes away with it, even if the process is killed.
+
+/** fcntl whose third argument points at a struct flock: non-variadic, like ioctlPtr. */
+const fcntlFlock = lib.func('fcntl', 'int', ['int', 'int', 'void *']);
+
+export const F_OFD_GETLK = 36;
+export const F_OFD_SETLK = 37;
+export const F_RDLCK = 0;
+export const F_WRLCK = 1;
+export const F_UNLCK = 2;
+const SEEK_SET = 0;
+
+/** struct flock on x86_64: l_type, l_whence (short), l_start, l_len (off_t, at 8 and 16), l_pid (int, at 24). */
+const FLOCK_BYTES = 32;
+
+/** A lock on `length` bytes at `start` (length 0: up to the end of the file, however far it grows). */
+export interface ByteRangeLock {
+  type: typeof F_RDLCK | typeof F_WRLCK;
+  start: number;
+  length: number;
+}
+
+function flock(type: number, start: number, length: number): Buffer {
+  const buffer = Buffer.alloc(FLOCK_BYTES); // l_pid must be 0 for OFD locks
+  buffer.writeInt16LE(type, 0);
+  buffer.writeInt16LE(SEEK_SET, 2);
+  buffer.writeBigInt64LE(BigInt(start), 8);
+  buffer.writeBigInt64LE(BigInt(length), 16);
+  return buffer;
+}
+
+/**
+ * Takes an OFD lock (F_RDLCK shared, F_WRLCK exclusive), or drops one
+ * (F_UNLCK), without waiting. Returns false when a lock taken through
+ * another open file conflicts; throws a SystemCallError on other failures
+ * (e.g. ENOLCK on a file system without locks).
+ */
+export function trySetOfdLock(fd: number, type: number, start: number, length: number): boolean {
+  if (fcntlFlock(fd, F_OFD_SETLK, flock(type, start, length)) === 0) return true;
+  const errno = koffi.errno();
+  // Linux says EAGAIN; POSIX allows EACCES for the same conflict.
+  if (errno === koffi.os.errno.EAGAIN || errno === koffi.os.errno.EACCES) return false;
+  throw new SystemCallError('fcntl F_OFD_SETLK', errno);
+}
+
+/**
+ * The first lock, held through another open file, that would keep us from
+ * taking `type` on the range (F_OFD_GETLK); undefined when there is none.
+ */
+export function conflictingOfdLock(fd: number, type: number, start: number, length: number): ByteRangeLock | undefined {
+  const buffer = flock(type, start, length);
+  check('fcntl F_OFD_GETLK', fcntlFlock(fd, F_OFD_GETLK, buffer));
+  const found = buffer.readInt16LE(0);
+  if (found === F_UNLCK) return undefined;
+  return {
+    type: found === F_WRLCK ? F_WRLCK : F_RDLCK,
+    start: Number(buffer.readBigInt64LE(8)),
+    length: Number(buffer.readBigInt64LE(16)),
+  };
+}
