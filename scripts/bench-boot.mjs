@@ -1,22 +1,26 @@
 #!/usr/bin/env node
 // Boot benchmark: time from starting the VMM to the guest's /init running a
-// command (it prints a marker), and to the VMM's exit after the guest resets,
+// command (it prints a marker), and to the VMM's exit after the guest ends,
 // for tsvmm and for QEMU microvm with the same kernel, initramfs and command
 // line, in the same run (inside the sandbox when the host's KVM cannot boot
-// Linux). Prints medians and the tsvmm/QEMU ratio.
+// Linux). For tsvmm also its own boot timer (--boot-timer: first
+// instruction and init's start, from tsvmm's process start). Prints medians
+// with min-max and the tsvmm/QEMU ratio of the medians.
 //
 //   npm run bench:boot [-- --runs N]
 import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { numberOption } from './lib/options.mjs';
-import { formatRow, median } from './lib/stats.mjs';
+import { formatRow, median, spread } from './lib/stats.mjs';
 import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = (name) => join(root, 'guest-images', 'out', name);
 const runs = numberOption('--runs', 5);
 const MARKER = 'tsvmm-bench-init-reached';
+
+const BOOT_TIMER_LINE = /boot timer: first instruction at (\d+) ms, init at (\d+) ms/;
 
 function timeBoot(command, args) {
   return new Promise((done, fail) => {
@@ -33,15 +37,17 @@ function timeBoot(command, args) {
     child.on('exit', (code) => {
       clearTimeout(timer);
       const exitMs = Number(process.hrtime.bigint() - start) / 1e6;
+      const timer = output.match(BOOT_TIMER_LINE);
+      const bootTimer = timer ? { firstInstructionMs: Number(timer[1]), initMs: Number(timer[2]) } : undefined;
       if (initMs === undefined) fail(new Error(`${command} never reached init (exit ${code}):\n${output.slice(-2000)}`));
-      else done({ initMs, exitMs });
+      else done({ initMs, exitMs, bootTimer });
     });
   });
 }
 
 const cmdline = `quiet -- echo ${MARKER}`;
 const vmms = {
-  tsvmm: () => timeBoot(process.execPath, [join(root, 'dist/cli.js'), '--kernel', out('vmlinux'),
+  tsvmm: () => timeBoot(process.execPath, [join(root, 'dist/cli.js'), '--boot-timer', '--kernel', out('vmlinux'),
     '--initramfs', out('initramfs.cpio.gz'), '--memory', 'size=256M', '--cmdline', cmdline]),
   'qemu microvm': () => timeBoot('qemu-system-x86_64', [
     '-M', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=off', '-enable-kvm', '-cpu', 'host',
@@ -57,16 +63,28 @@ async function measure() {
     // Interleave the VMMs so that machine noise hits both alike.
     for (const [name, boot] of Object.entries(vmms)) results[name].push(await boot());
   }
-  console.log(`boot to init, ${runs} runs each, medians (same kernel, initramfs, 256 MiB, 1 vCPU):`);
-  const widths = [14, 16, 16];
-  console.log(formatRow(['vmm', 'to init (ms)', 'to exit (ms)'], widths));
+  console.log(`boot, ${runs} runs each, median [min-max] in ms, from spawning the VMM (same kernel, initramfs, 256 MiB, 1 vCPU):`);
+  const widths = [14, 22, 22];
+  console.log(formatRow(['vmm', 'to init marker', 'to exit'], widths));
   const summary = {};
+  const cell = (values) => `${median(values).toFixed(0)} ${spread(values)}`;
   for (const [name, samples] of Object.entries(results)) {
-    summary[name] = { init: median(samples.map((s) => s.initMs)), exit: median(samples.map((s) => s.exitMs)) };
-    console.log(formatRow([name, summary[name].init.toFixed(0), summary[name].exit.toFixed(0)], widths));
+    const init = samples.map((s) => s.initMs);
+    const exit = samples.map((s) => s.exitMs);
+    summary[name] = { init: median(init), exit: median(exit) };
+    console.log(formatRow([name, cell(init), cell(exit)], widths));
   }
   const ratio = (key) => (summary.tsvmm[key] / summary['qemu microvm'][key]).toFixed(2);
   console.log(formatRow(['tsvmm / qemu', ratio('init'), ratio('exit')], widths));
+  const timers = results.tsvmm.map((s) => s.bootTimer).filter(Boolean);
+  if (timers.length === results.tsvmm.length) {
+    const first = timers.map((t) => t.firstInstructionMs);
+    const init = timers.map((t) => t.initMs);
+    console.log(`tsvmm's boot timer (from its process start): first instruction ${cell(first)}, init ${cell(init)}; ` +
+      `init vs QEMU's init marker: ${(median(init) / summary['qemu microvm'].init).toFixed(2)}`);
+  } else {
+    console.log(`tsvmm's boot timer: missing in ${results.tsvmm.length - timers.length} of ${results.tsvmm.length} runs`);
+  }
 }
 
 process.exitCode = await runWhereKvmWorks(import.meta.url, measure);

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, configFromOptions, type ConfigContext, type VmConfig, type VmOptionStrings } from './config.js';
+import { debugEnabled } from './log.js';
 
 /** Exit status for a mistake on the command line (as most Unix tools use). */
 export const EXIT_USAGE = 2;
@@ -200,7 +201,7 @@ export async function main(): Promise<void> {
   const status = await runCli(process.argv.slice(2), {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
-    debug: process.env.TSVMM_DEBUG !== undefined && process.env.TSVMM_DEBUG !== '0',
+    debug: debugEnabled(),
   });
   process.exit(status);
 }

@@ -6,26 +6,27 @@
 // module; read them in the order they are called here.
 import { readFileSync } from 'node:fs';
 import {
-  BootConfigError, DEFAULT_KERNEL_PARAMS, GUEST_STATUS_SIZE, GUEST_STATUS_START, KVM_IDENTITY_MAP_ADDRESS,
-  KVM_TSS_ADDRESS, KernelImageError, buildCmdline, ramRegions, writeBootMemory, type BootMemory,
+  DEFAULT_KERNEL_PARAMS, GUEST_STATUS_SIZE, GUEST_STATUS_START, KVM_IDENTITY_MAP_ADDRESS,
+  KVM_TSS_ADDRESS, buildCmdline, ramRegions, writeBootMemory, type BootMemory,
 } from './arch/x86_64/index.js';
 import { Bus } from './bus/bus.js';
 import { ConfigError, type VmConfig } from './config.js';
 import type { CharBackend } from './devices/char-backend.js';
 import { GuestStatusDevice, guestStatusParameter } from './devices/guest-status.js';
 import { openCharBackend, restoreTerminal } from './devices/host-char-backend.js';
-import { BlockDeviceError, openBlockDevice } from './devices/virtio/block/index.js';
+import { openBlockDevice } from './devices/virtio/block/index.js';
 import { VirtioConsole } from './devices/virtio/console.js';
 import type { VirtioDevice } from './devices/virtio/device.js';
-import { VsockConfigError, createVsockDevice } from './devices/virtio/vsock/device.js';
-import { VsockSocketError } from './devices/virtio/vsock/unix-backend.js';
+import { createVsockDevice } from './devices/virtio/vsock/device.js';
 import { FdWatcher } from './kvm/fd-watcher.js';
+import { guestLog } from './log.js';
 import { KvmCap } from './kvm/ioctls.js';
-import { Kvm, KvmUnavailableError } from './kvm/kvm.js';
+import { Kvm } from './kvm/kvm.js';
 import type { VmFd } from './kvm/vm-fd.js';
 import { allocateGuestRam, registerGuestRam } from './memory/ram.js';
 import type { VcpuExit } from './vcpu/vcpu-exit.js';
-import { VcpuThread } from './vcpu/vcpu-thread.js';
+import { VcpuSet } from './vcpu/vcpu-set.js';
+import type { VcpuThread } from './vcpu/vcpu-thread.js';
 import { SHARED_LSR, SHARED_MSR } from './devices/legacy/serial-8250.js';
 import { BootTimer, formatBootTimes, type BootTimes } from './vm/boot-timer.js';
 import { CleanupStack } from './vm/cleanup-stack.js';
@@ -43,11 +44,6 @@ export type { BootTimes } from './vm/boot-timer.js';
 /** 8250 register offsets: line status and modem status. */
 const LSR_OFFSET = 5;
 const MSR_OFFSET = 6;
-
-/** Errors that come from what the user asked for: reported in one line, exit status 2. */
-const USER_ERRORS = [
-  KernelImageError, BootConfigError, KvmUnavailableError, BlockDeviceError, VsockConfigError, VsockSocketError,
-];
 
 export class Vm {
   /** The kernel command line the guest was given. */
@@ -122,19 +118,30 @@ export class Vm {
       const serialBackend = openBackend(config.serial, cleanup, 'serial', quit, watchConsole);
       const consoleBackend = openBackend(config.console, cleanup, 'console', quit, watchConsole);
 
-      const legacy = createLegacyDevices(vmFd, serialBackend, () => requestStop(guestEndedOnItsOwn('reset')));
+      const legacy = createLegacyDevices(
+        vmFd, serialBackend, () => requestStop(guestEndedOnItsOwn('reset')), () => requestStop(guestEndedOnItsOwn('poweroff')));
       cleanup.push('legacy devices', () => legacy.close());
 
       const watcher = new FdWatcher();
       cleanup.push('the eventfd watcher', () => watcher.close());
       const mmio = new Bus('MMIO');
+      // One set for all vCPUs: their device accesses are served in one order
+      // (src/vcpu/vcpu-set.ts). Its threads stop before the vCPU fds close.
+      const vcpuSet = new VcpuSet({ buses: { pio: legacy.pio, mmio } });
+      cleanup.push('the vCPU threads', () => vcpuSet.stopAll());
       mmio.register(GUEST_STATUS_START, GUEST_STATUS_SIZE, guestStatus, 'guest status');
       const devices = await createVirtioDevices(config, consoleBackend, cleanup);
-      const kernelParameters = devices.map((device, slot) => {
-        const placed = placeVirtioDevice({ vm: vmFd, mmio, memory: ram.memory, watcher }, device, slot);
+      const placedDevices = devices.map((device, slot) => {
+        const placed = placeVirtioDevice(
+          { vm: vmFd, mmio, memory: ram.memory, watcher, drainPostedWrites: () => vcpuSet.drainPostedWrites() }, device, slot);
         cleanup.push(device.name, () => placed.detach());
-        return placed.kernelParameter;
+        return placed;
       });
+      // Devices are announced twice: on the command line for kernels without
+      // ACPI (or booted with acpi=off), and in the ACPI tables' DSDT for the
+      // others. A kernel that has both takes the DSDT's and refuses the
+      // command line's copies (see the README's kernel requirements).
+      const kernelParameters = placedDevices.map((placed) => placed.kernelParameter);
       kernelParameters.push(guestStatusParameter(GUEST_STATUS_START));
 
       const cmdline = buildCmdline(config.cmdline, {
@@ -148,6 +155,7 @@ export class Vm {
         cmdline,
         ramSize: config.memory.sizeBytes,
         cpuCount: config.cpus.boot,
+        acpi: { serial: Boolean(serialBackend), virtioSlots: placedDevices.map((placed) => placed.slot) },
       });
 
       const supportedCpuid = kvm.supportedCpuid();
@@ -164,18 +172,18 @@ export class Vm {
       // The UART's line and modem status are read before every console
       // byte: the workers answer those reads from shared memory.
       const serialPort = legacy.serialShared?.port;
-      const vcpus = vcpuFds.map((vcpu) => new VcpuThread({
+      const vcpus = vcpuFds.map((vcpu, index) => vcpuSet.add({
         vcpu,
-        buses: { pio: legacy.pio, mmio },
         sharedBytes: legacy.serialShared?.registers,
         sharedPortValues: serialPort === undefined ? [] : [
           { port: serialPort + LSR_OFFSET, sharedByteIndex: SHARED_LSR },
           { port: serialPort + MSR_OFFSET, sharedByteIndex: SHARED_MSR },
         ],
         onExit: (exit) => requestStop(vcpuExitToVmExit(exit, guestEndedOnItsOwn)),
+        onFirstRun: index === 0 ? (at) => bootTimer.markFirstInstruction(at) : undefined,
       }));
       vm = new Vm(boot, vcpus, cleanup, bootTimer, initStarted);
-      for (const vcpu of vcpus) vcpu.start();
+      await vcpuSet.startAll(); // If one cannot start, those started are stopped before it throws.
       if (config.timeoutSeconds !== undefined) {
         const seconds = config.timeoutSeconds;
         const timer = setTimeout(() => requestStop(timedOut(seconds)), seconds * 1000);
@@ -183,8 +191,9 @@ export class Vm {
       }
       return vm;
     } catch (error) {
+      // A mistake in what was asked is a ConfigError (every user-error class
+      // extends it: test/unit/errors.test.ts checks), shown as one line.
       await cleanup.releaseAll();
-      if (USER_ERRORS.some((kind) => error instanceof kind)) throw new ConfigError((error as Error).message);
       throw error;
     }
   }
@@ -199,6 +208,7 @@ export class Vm {
   private async shutDown(exit: VmExit): Promise<VmExit> {
     await Promise.all(this.vcpus.map((vcpu) => vcpu.stop()));
     const failures = await this.cleanup.releaseAll();
+    guestLog.flush(); // The last window's "N more suppressed", if any.
     if (failures.length > 0 && exit.status === 0) {
       return { ...exit, status: 1, message: failures.map((f) => f.message).join('; ') };
     }
@@ -282,8 +292,8 @@ async function createVirtioDevices(config: VmConfig, consoleBackend: CharBackend
     add(await createVsockDevice({
       cid: config.vsock.cid,
       socketPath: config.vsock.socket,
-      // Refused connections and dropped packets: quiet unless asked for.
-      onWarning: process.env.TSVMM_DEBUG ? (message) => process.stderr.write(`tsvmm: vsock: ${message}\n`) : undefined,
+      // Refused connections and dropped packets: quiet unless asked for, rate-limited.
+      onWarning: (message) => guestLog.report('virtio-vsock', message),
     }));
   }
   return devices;

@@ -12,8 +12,12 @@ import { processesMarkedWith, startMarked } from '../helpers/processes.js';
 import type { ProcessResult } from '../helpers/run-process.js';
 import { runInGuest, runTsvmm } from '../helpers/tsvmm.js';
 
-/** The guest status device's address, as a guest script finds it (no double quotes: the kernel eats them). */
-const DEVICE = "$(sed -n s/.*tsvmm.status=//p /proc/cmdline | cut -d' ' -f1)";
+/**
+ * The guest status device's address, found as the default /init finds it:
+ * in the kernel's parameters, before " -- " (this command itself is after
+ * it). No double quotes: the kernel eats them.
+ */
+const DEVICE = "$(sed -n 's/ -- .*//;s/.*tsvmm.status=//p' /proc/cmdline)";
 
 function describeRun(result: ProcessResult): string {
   return `code ${result.code}, timed out ${result.timedOut}; stderr:\n${result.stderr}\nstdout (end):\n${result.stdout.slice(-2000)}`;

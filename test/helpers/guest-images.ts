@@ -13,3 +13,15 @@ export const images = {
 };
 
 export const imagesBuilt = Object.values(images).every((path) => existsSync(path));
+
+/**
+ * The kernel like the ones users bring (defconfig + guest-images/kernel/full.config:
+ * ACPI, KASLR, no MP table, devices through ACPI only). Built by `npm test`
+ * and `npm run images`, not by the demo or the sandbox.
+ */
+export const fullKernel = {
+  bzImage: out('full-bzImage'),
+  vmlinux: out('full-vmlinux'),
+};
+
+export const fullKernelBuilt = Object.values(fullKernel).every((path) => existsSync(path));
