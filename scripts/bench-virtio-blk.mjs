@@ -14,7 +14,7 @@
 // copies, on a TCG-emulated CPU, cost more than the device and a real guest
 // together, so the figure would say nothing about the device.
 // MB/s are 10^6 bytes per second, medians of several runs; compare ratios
-// measured in the same run (ARCHITECTURE.md: these machines are noisy).
+// measured in the same run (docs/architecture.md, "The development machines": they are noisy).
 //
 //   npm run bench:virtio-blk [-- --runs N] [--mib N] [--guest-mib N] [--no-guest]
 //

@@ -6,7 +6,7 @@
 //   npm run sandbox -- --timeout 600 'npx vitest run --project e2e'
 //
 // Why: this machine's /dev/kvm is PVM, which cannot run a stock Linux kernel
-// (ARCHITECTURE.md). Inside the sandbox (the "L1" machine) a small kernel
+// (docs/architecture.md, "The development machines"). Inside the sandbox (the "L1" machine) a small kernel
 // with KVM_AMD built in runs on QEMU's emulated svm + npt, so tsvmm and QEMU
 // can boot real Linux guests there with -enable-kvm.
 //

@@ -1,7 +1,7 @@
 // What kind of KVM this host offers, which decides where real Linux guests
 // can boot: directly ('hardware'), or only inside the nested sandbox ('pvm':
 // the page-table based PVM module, which cannot run a stock Linux kernel
-// (see ARCHITECTURE.md), or 'none').
+// (see docs/architecture.md, "The development machines"), or 'none').
 import { accessSync, constants, existsSync } from 'node:fs';
 
 export function hostKvmKind() {

@@ -1,4 +1,4 @@
-// Small statistics for benchmarks: these machines are noisy (ARCHITECTURE.md),
+// Small statistics for benchmarks: these machines are noisy (docs/architecture.md, "The development machines"),
 // so every benchmark reports medians over several runs and compares ratios
 // measured in the same run, never absolute numbers across runs.
 export function median(values) {

@@ -8,7 +8,7 @@
 // there is nothing to wake at shutdown: close() just removes the handles.
 //
 // Why not a separate epoll fd waited on by a koffi .async call or a worker
-// (the first idea in ARCHITECTURE.md)? Measured on this machine (eventfd
+// (the first design; docs/architecture.md, "The event loop")? Measured on this machine (eventfd
 // written by a worker, time until the JS callback runs on the main thread):
 // uv_poll 4.6 us median, epoll_wait through koffi .async 27 us; and a pending
 // .async call pins a libuv pool thread and keeps process.exit() waiting.

@@ -1,6 +1,6 @@
 // A real Linux kernel on this machine's PVM /dev/kvm. PVM emulates guest
 // kernel code instruction by instruction and cannot run a stock kernel to
-// the end (ARCHITECTURE.md), but the kernel gets far enough to print, on
+// the end (docs/architecture.md, "The development machines"), but the kernel gets far enough to print, on
 // the serial port, what tsvmm told it through the boot protocol: its own
 // banner (the ELF was loaded and entered in long mode), the command line
 // (read from boot_params.hdr.cmd_line_ptr) and the e820 map (read from the
