@@ -13,7 +13,13 @@
 // configFromOptions() takes the CLI's option strings and checks them; a
 // VmConfig built by hand should go through validateVmConfig(). Vm.start()
 // throws ConfigError for what the caller can fix; vm.stop() stops the guest.
-export { Vm, runVm, type VmExit } from './vm.js';
+export { Vm, runVm, type BootTimes, type VmExit, type VmExitReason } from './vm.js';
+export {
+  VsockHost, VsockListener, DEFAULT_CONNECT_TIMEOUT_MS,
+  VsockConnectError, VsockRefusedError, VsockTimeoutError, VsockUnreachableError, VsockAbortError, VsockListenError,
+  type VsockHostOptions, type VsockConnectOptions, type VsockSocket, type VsockListenOptions,
+  type VsockConnectionHandler, type VsockConnectTarget,
+} from './vsock-host/index.js';
 export {
   ConfigError, configFromOptions, validateVmConfig, defaultGuestImages,
   type CharMode, type DiskConfig, type VmConfig, type VmOptionStrings, type VsockConfig,

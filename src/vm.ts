@@ -31,6 +31,7 @@ import { SHARED_LSR, SHARED_MSR } from './devices/legacy/serial-8250.js';
 import { BootTimer, formatBootTimes, type BootTimes } from './vm/boot-timer.js';
 import { CleanupStack } from './vm/cleanup-stack.js';
 import { PanicWatch, resetWasPanic } from './vm/guest-panic.js';
+import { VsockHost } from './vsock-host/index.js';
 import { createLegacyDevices } from './vm/legacy-devices.js';
 import { applyVcpuBootState } from './vm/vcpu-boot-state.js';
 import { placeVirtioDevice } from './vm/virtio-slots.js';
@@ -54,6 +55,12 @@ export class Vm {
   readonly exited: Promise<VmExit>;
   /** Resolves when the guest's init signals its start (never, if it does not). */
   readonly initStarted: Promise<BootTimes>;
+  /**
+   * The host's side of the guest's vsock, when the VM has a vsock device:
+   * connect to guest ports, listen for the guest's connections to CID 2.
+   * Closed (every connection and listener, their socket files removed) when the VM stops.
+   */
+  readonly vsock: VsockHost | undefined;
 
   private stopRequested: ((exit: VmExit) => void) | undefined;
 
@@ -63,8 +70,10 @@ export class Vm {
     private readonly cleanup: CleanupStack,
     private readonly bootTimer: BootTimer,
     initStarted: Promise<BootTimes>,
+    vsock: VsockHost | undefined,
   ) {
     this.boot = boot;
+    this.vsock = vsock;
     this.cmdline = boot.cmdline.text;
     this.initStarted = initStarted;
     const stopped = new Promise<VmExit>((resolve) => { this.stopRequested = resolve; });
@@ -131,6 +140,10 @@ export class Vm {
       cleanup.push('the vCPU threads', () => vcpuSet.stopAll());
       mmio.register(GUEST_STATUS_START, GUEST_STATUS_SIZE, guestStatus, 'guest status');
       const devices = await createVirtioDevices(config, consoleBackend, cleanup);
+      // Pushed after the device, so released before it: callers' connections
+      // and listener files go before tsvmm's own socket does.
+      const vsock = config.vsock === undefined ? undefined : new VsockHost(config.vsock.socket);
+      if (vsock !== undefined) cleanup.push('the vsock host side', () => vsock.close());
       const placedDevices = devices.map((device, slot) => {
         const placed = placeVirtioDevice(
           { vm: vmFd, mmio, memory: ram.memory, watcher, drainPostedWrites: () => vcpuSet.drainPostedWrites() }, device, slot);
@@ -182,7 +195,7 @@ export class Vm {
         onExit: (exit) => requestStop(vcpuExitToVmExit(exit, guestEndedOnItsOwn)),
         onFirstRun: index === 0 ? (at) => bootTimer.markFirstInstruction(at) : undefined,
       }));
-      vm = new Vm(boot, vcpus, cleanup, bootTimer, initStarted);
+      vm = new Vm(boot, vcpus, cleanup, bootTimer, initStarted, vsock);
       await vcpuSet.startAll(); // If one cannot start, those started are stopped before it throws.
       if (config.timeoutSeconds !== undefined) {
         const seconds = config.timeoutSeconds;

@@ -15,6 +15,7 @@ import { GuestRamError } from '../../src/memory/ram.js';
 
 /** Errors that extend Error directly on purpose: each reports a bug, the guest, or the host at run time. */
 const INTERNAL_ERRORS: ReadonlyMap<string, string> = new Map([
+  ['VsockConnectError', 'a vsock connect that failed at run time (guest not listening or not answering, VM gone, timeout, abort); its subclasses say which'],
   ['SystemCallError', 'a failed system call; callers that know it is the user\'s fault wrap it in their own error'],
   ['GuestMemoryError', 'a guest address out of bounds: the guest\'s doing, it fails the request'],
   ['VirtqueueError', 'a malformed virtqueue: the guest\'s doing, it fails the device'],
