@@ -10,14 +10,9 @@ import { EXIT_GUEST_PANIC, EXIT_TIMEOUT } from '../../src/vm/vm-exit.js';
 import { imagesBuilt } from '../helpers/guest-images.js';
 import { processesMarkedWith, startMarked } from '../helpers/processes.js';
 import type { ProcessResult } from '../helpers/run-process.js';
-import { runInGuest, runTsvmm } from '../helpers/tsvmm.js';
+import { STATUS_DEVICE, runInGuest, runTsvmm } from '../helpers/tsvmm.js';
 
-/**
- * The guest status device's address, found as the default /init finds it:
- * in the kernel's parameters, before " -- " (this command itself is after
- * it). No double quotes: the kernel eats them.
- */
-const DEVICE = "$(sed -n 's/ -- .*//;s/.*tsvmm.status=//p' /proc/cmdline)";
+const DEVICE = STATUS_DEVICE;
 
 function describeRun(result: ProcessResult): string {
   return `code ${result.code}, timed out ${result.timedOut}; stderr:\n${result.stderr}\nstdout (end):\n${result.stdout.slice(-2000)}`;

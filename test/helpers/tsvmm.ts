@@ -22,6 +22,14 @@ export function guestScriptCommand(script: string): string {
   return `echo ${Buffer.from(script).toString('base64')}|base64 -d>/tmp/script;sh /tmp/script`;
 }
 
+/**
+ * The guest status device's address, as a guest command finds it: in the
+ * kernel's parameters, before " -- " (the command itself is after it). The
+ * kernel eats double quotes, and drops init's arguments from a second "--"
+ * word on, hence " --" without its trailing space.
+ */
+export const STATUS_DEVICE = "$(sed -n 's/ --.*//;s/.*tsvmm.status=//p' /proc/cmdline)";
+
 /** Boots the default guest, runs `command` through /init, and returns what tsvmm printed. */
 export function runInGuest(command: string, extraArgs: string[] = [], timeoutMs = 120_000): Promise<ProcessResult> {
   return runTsvmm(['--cmdline', `quiet -- ${command}`, ...extraArgs], { timeoutMs });
