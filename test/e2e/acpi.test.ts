@@ -26,7 +26,7 @@ echo vsock=$(ls /dev/vsock)
 echo acpi-devices=$(ls /sys/bus/acpi/devices 2>/dev/null | grep -c LNRO0005)
 echo cmdline-devices=$(ls /sys/bus/platform/devices | grep -c '^virtio-mmio\\.')
 dmesg | grep -q 'ACPI: RSDP 0x00000000000E0000' && echo rsdp=found
-dmesg | grep -c -E 'failed to claim resource|invalid for parameter .virtio_mmio.device' | sed s/^/duplicate-device-lines=/
+dmesg | grep -c -E 'virtio-mmio[.][0-9]+: .*error -16' | sed s/^/duplicate-device-lines=/
 true
 `;
 

@@ -109,12 +109,4 @@ describe.skipIf(!imagesBuilt)('tsvmm boots the default guest', () => {
       vm.child.kill('SIGKILL');
     }
   });
-    expect(result.timedOut, `timed out; output:\n${result.stdout.slice(-3000)}${result.stderr}`).toBe(false);
-    const lines = guestLines(result);
-    expect(lines).toContain('tsvmm-guest: interactive shell (exit it to stop the VM)');
-    expect(lines).toContain('piped-42 cpus=1');
-    expect(lines).toContain('tsvmm-guest: exit 3');
-    // The guest's own exit status is the guest's business: tsvmm reports the reset.
-    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
-  });
 });
