@@ -7,7 +7,8 @@ import { vsockSocketPathProblem } from '../config/rules.js';
 import { VsockConfigError } from '../devices/virtio/vsock/device.js';
 import { type VsockConnectOptions, type VsockSocket, checkVsockPort, connectToGuest } from './connect.js';
 import { VsockListenError } from './errors.js';
-import { type VsockConnectionHandler, type VsockListenOptions, VsockListener, guestConnectPath } from './listen.js';
+import { guestConnectPath } from '../devices/virtio/vsock/unix-backend.js';
+import { type VsockConnectionHandler, type VsockListenOptions, VsockListener } from './listen.js';
 
 /** Options of the {@link VsockHost} constructor. */
 export interface VsockHostOptions {

@@ -4,9 +4,11 @@
 // for its own socket (src/devices/virtio/vsock/unix-backend.ts), refuses a
 // path that is not a socket or that a live process listens on, and removes
 // the file when the listener closes.
-import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
+import { clearStaleSocket, errnoCode, type StaleSocketProblem } from '../devices/virtio/vsock/stale-socket.js';
+import { guestConnectPath } from '../devices/virtio/vsock/unix-backend.js';
 import { checkVsockPort } from './connect.js';
 import { VsockListenError } from './errors.js';
 
@@ -23,48 +25,23 @@ export interface VsockListenOptions {
   allowHalfOpen?: boolean;
 }
 
-/** The Unix socket tsvmm connects to when the guest connects to host port `port`. */
-export function guestConnectPath(socketPath: string, port: number): string {
-  return `${socketPath}_${port}`;
-}
 
-function errnoOf(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
-/** Resolves true when a process accepts connections at `path`. */
-function isListenedOn(path: string, fail: (reason: string) => VsockListenError): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createConnection({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', (error) => {
-      const code = errnoOf(error);
-      if (code === 'ECONNREFUSED' || code === 'ENOENT') resolve(false);
-      else if (code === 'EAGAIN') resolve(true); // a live listener with a full backlog
-      else reject(fail(`cannot check whether a process listens there: ${error.message}`));
-    });
-  });
-}
-
-/** Makes `path` free: nothing there is fine, a dead socket file is removed, anything else refused. */
-async function clearStaleSocket(path: string, fail: (reason: string) => VsockListenError): Promise<void> {
-  let stats;
-  try {
-    stats = lstatSync(path);
-  } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return;
-    throw fail((error as Error).message);
-  }
-  if (!stats.isSocket()) throw fail('the path exists and is not a Unix socket; remove it or use another vsock socket path');
-  if (await isListenedOn(path, fail)) throw fail('another process listens there');
-  try {
-    unlinkSync(path);
-  } catch (error) {
-    if (errnoOf(error) !== 'ENOENT') throw fail(`cannot remove the stale socket file: ${(error as Error).message}`);
-  }
+/** The refusal for a `<socket>_<port>` path, in the words of `fail`. */
+function refuseListenPath(fail: (reason: string) => VsockListenError): (problem: StaleSocketProblem) => VsockListenError {
+  return (problem) => {
+    switch (problem.kind) {
+      case 'uninspectable':
+        return fail(problem.detail);
+      case 'not-a-socket':
+        return fail('the path exists and is not a Unix socket; remove it or use another vsock socket path');
+      case 'listened-on':
+        return fail('another process listens there');
+      case 'unprobeable':
+        return fail(`cannot check whether a process listens there: ${problem.detail}`);
+      case 'unremovable':
+        return fail(`cannot remove the stale socket file: ${problem.detail}`);
+    }
+  };
 }
 
 /**
@@ -102,11 +79,11 @@ export class VsockListener {
       // libuv reports this as EACCES, which sends people looking at permissions.
       throw fail(`directory ${dirname(path)} does not exist`);
     }
-    await clearStaleSocket(path, fail);
+    await clearStaleSocket(path, refuseListenPath(fail));
     const server = net.createServer({ allowHalfOpen: options.allowHalfOpen ?? false });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error) => {
-        const hint = errnoOf(error) === 'EADDRINUSE' ? 'another process just took the path' : error.message;
+        const hint = errnoCode(error) === 'EADDRINUSE' ? 'another process just took the path' : error.message;
         reject(fail(hint));
       });
       server.listen({ path }, () => resolve());

@@ -12,7 +12,7 @@ import {
   HEADER_SIZE, HOST_CID, Op, type PacketHeader, VSOCK_TYPE_STREAM, decodeHeader, encodeHeader, opName,
 } from './packet.js';
 import { PortAllocator } from './port-allocator.js';
-import { connectToHostListener } from './unix-backend.js';
+import { connectToHostListener, guestConnectPath } from './unix-backend.js';
 
 export const RX_QUEUE = 0;
 export const TX_QUEUE = 1;
@@ -304,7 +304,7 @@ export class VsockMuxer implements ConnectionOwner {
       return;
     }
     const key = keyOf(request.dstPort, request.srcPort);
-    const path = `${this.options.socketPath}_${request.dstPort}`;
+    const path = guestConnectPath(this.options.socketPath, request.dstPort);
     const connection = Connection.fromGuest(this.connectionParams(request.dstPort, request.srcPort), request);
     this.connections.set(key, connection);
     this.recentlyClosed.delete(key);

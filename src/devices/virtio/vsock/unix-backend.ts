@@ -2,10 +2,11 @@
 // Cloud Hypervisor's docs/vsock.md). tsvmm listens on the configured path for
 // host programs that want to reach a guest port, and connects to
 // "<path>_<port>" when the guest connects to host port <port>.
-import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { ConfigError } from '../../../config/types.js';
+import { clearStaleSocket, errnoCode, type StaleSocketProblem } from './stale-socket.js';
 
 export class VsockSocketError extends ConfigError {
   constructor(message: string) {
@@ -14,54 +15,29 @@ export class VsockSocketError extends ConfigError {
   }
 }
 
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
+/** The Unix socket tsvmm connects to when the guest connects to host port `port`. */
+export function guestConnectPath(socketPath: string, port: number): string {
+  return `${socketPath}_${port}`;
 }
 
-/** Resolves true when something accepts connections at `path`, false on ECONNREFUSED/ENOENT. */
-function isSocketLive(path: string): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createConnection({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', (error) => {
-      const code = errorCode(error);
-      if (code === 'ECONNREFUSED' || code === 'ENOENT') resolve(false);
-      else reject(new VsockSocketError(`cannot check the vsock socket ${path}: ${error.message}`));
-    });
-  });
-}
-
-/**
- * Makes `path` free for a new listener: nothing there is fine; a socket file
- * nobody listens on (left by a tsvmm that died) is removed; a live socket or
- * a file that is not a socket is the user's to sort out.
- */
-async function clearStaleSocket(path: string): Promise<void> {
-  let stats;
-  try {
-    stats = lstatSync(path);
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return;
-    throw new VsockSocketError(`cannot inspect the vsock socket path ${path}: ${(error as Error).message}`);
-  }
-  if (!stats.isSocket()) {
-    throw new VsockSocketError(
-      `vsock socket path ${path} exists and is not a Unix socket; remove it or choose another socket= path`);
-  }
-  if (await isSocketLive(path)) {
-    throw new VsockSocketError(
-      `vsock socket path ${path} is in use by a running process (another tsvmm?); stop it or choose another socket= path`);
-  }
-  try {
-    unlinkSync(path);
-  } catch (error) {
-    if (errorCode(error) !== 'ENOENT') {
-      throw new VsockSocketError(`cannot remove the stale vsock socket ${path}: ${(error as Error).message}`);
+/** tsvmm's own socket: the refusal names the `socket=` option the user can change. */
+function refuseSocketPath(path: string): (problem: StaleSocketProblem) => VsockSocketError {
+  return (problem) => {
+    switch (problem.kind) {
+      case 'uninspectable':
+        return new VsockSocketError(`cannot inspect the vsock socket path ${path}: ${problem.detail}`);
+      case 'not-a-socket':
+        return new VsockSocketError(
+          `vsock socket path ${path} exists and is not a Unix socket; remove it or choose another socket= path`);
+      case 'listened-on':
+        return new VsockSocketError(
+          `vsock socket path ${path} is in use by a running process (another tsvmm?); stop it or choose another socket= path`);
+      case 'unprobeable':
+        return new VsockSocketError(`cannot check the vsock socket ${path}: ${problem.detail}`);
+      case 'unremovable':
+        return new VsockSocketError(`cannot remove the stale vsock socket ${path}: ${problem.detail}`);
     }
-  }
+  };
 }
 
 /** The listening socket host programs connect to. */
@@ -79,11 +55,11 @@ export class UnixListener {
       // libuv reports this as EACCES, which sends people looking at permissions.
       throw new VsockSocketError(`cannot listen on vsock socket ${path}: directory ${dirname(path)} does not exist; create it first`);
     }
-    await clearStaleSocket(path);
+    await clearStaleSocket(path, refuseSocketPath(path));
     const server = net.createServer({ allowHalfOpen: true }, onConnection);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error) => {
-        const hint = errorCode(error) === 'EADDRINUSE' ? ' (another process just took it)' : '';
+        const hint = errnoCode(error) === 'EADDRINUSE' ? ' (another process just took it)' : '';
         reject(new VsockSocketError(`cannot listen on vsock socket ${path}${hint}: ${error.message}`));
       });
       server.listen({ path }, () => resolve());
@@ -153,11 +129,11 @@ export function connectToHostListener(
     const onError = (error: Error): void => {
       current.destroy();
       if (settled) return;
-      if (errorCode(error) === 'EAGAIN') {
+      if (errnoCode(error) === 'EAGAIN') {
         retry = setTimeout(attempt, BACKLOG_RETRY_MS);
         return;
       }
-      settle(new HostConnectError(path, errorCode(error) ?? error.message));
+      settle(new HostConnectError(path, errnoCode(error) ?? error.message));
     };
     current.once('error', onError);
   };
