@@ -8,7 +8,8 @@ import {
   VsockAbortError, VsockConnectError, type VsockConnectTarget, VsockRefusedError, VsockTimeoutError,
   VsockUnreachableError,
 } from './errors.js';
-import { MAX_VSOCK_PORT, OkLineReader } from './ok-line.js';
+import { MAX_VSOCK_PORT } from '../devices/virtio/vsock/packet.js';
+import { OkLineReader } from './ok-line.js';
 
 /**
  * The default deadline for a connect. tsvmm itself answers within 2 s (its

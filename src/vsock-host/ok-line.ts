@@ -4,8 +4,7 @@
 // line, or past it, with the first bytes the guest sent. Those bytes are the
 // stream's and must reach the caller, so the reader hands them back.
 
-/** Ports are u32 on the wire (struct virtio_vsock_hdr, spec 5.10.6). */
-export const MAX_VSOCK_PORT = 0xffff_ffff;
+import { MAX_VSOCK_PORT } from '../devices/virtio/vsock/packet.js';
 
 const NEWLINE = 0x0a;
 const PREFIX = 'OK ';

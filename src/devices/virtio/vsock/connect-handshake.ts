@@ -3,12 +3,12 @@
 // Cloud Hypervisor's hybrid vsock, docs/vsock.md). The line may arrive split
 // across several reads; bytes after the newline already belong to the stream.
 import type net from 'node:net';
+import { MAX_VSOCK_PORT } from './packet.js';
 
 /** The whole line, newline included, must fit in this many bytes. */
 export const MAX_CONNECT_LINE = 32;
 
 const NEWLINE = 0x0a;
-const MAX_PORT = 0xffff_ffff;
 const KEYWORD = 'connect';
 
 export type HandshakeResult =
@@ -39,8 +39,8 @@ export function parseConnectLine(line: string): { port: number } | { reason: str
     return { reason: `the port ${JSON.stringify(digits)} is not a decimal number` };
   }
   const port = Number(digits);
-  if (port > MAX_PORT) {
-    return { reason: `the port ${digits} is over ${MAX_PORT}` };
+  if (port > MAX_VSOCK_PORT) {
+    return { reason: `the port ${digits} is over ${MAX_VSOCK_PORT}` };
   }
   return { port };
 }

@@ -7,6 +7,8 @@ export const HEADER_SIZE = 44;
 
 /** The well-known CID of the host (vsock(7)); the guest connects to it. */
 export const HOST_CID = 2;
+/** Ports are u32 on the wire (struct virtio_vsock_hdr, spec 5.10.6). */
+export const MAX_VSOCK_PORT = 0xffff_ffff;
 
 /** Only stream sockets are offered (VIRTIO_VSOCK_F_SEQPACKET is not). */
 export const VSOCK_TYPE_STREAM = 1;
