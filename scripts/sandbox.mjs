@@ -29,7 +29,7 @@ const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // Environment variables passed into the sandbox (the rest stays outside).
 const PASSED_ENV = /^(PATH|HOME|LANG|LC_\w+|TERM|CI|NODE_OPTIONS|FORCE_COLOR|NO_COLOR|TSVMM_\w+|VITEST_\w+|DEBUG)$/;
 
-function qemuArguments({ kernel, initramfs, ctlDir, memory, cpus, verbose, name }) {
+function qemuArguments({ kernel, initramfs, ctlDir, memory, cpus, verbose, name, cpuModel, tcgThreads, l1Parameters }) {
   const share = (tag, path, extra = '') => [
     '-fsdev', `local,id=${tag},path=${path},security_model=none,multidevs=remap${extra}`,
     '-device', `virtio-9p-device,fsdev=${tag},mount_tag=${tag}`,
@@ -40,10 +40,10 @@ function qemuArguments({ kernel, initramfs, ctlDir, memory, cpus, verbose, name 
   // no_timer_check: the same starvation once made the L1 kernel's check of
   // the IO-APIC timer fail ("IO-APIC + timer doesn't work!", a panic).
   const cmdline = ['console=ttyS0', 'reboot=t', 'panic=-1', 'rdinit=/init', 'tsc=reliable', 'no_timer_check', ...tscFrequencyParameter(),
-    ...(verbose ? [] : ['quiet', 'loglevel=1'])];
+    ...(verbose ? [] : ['quiet', 'loglevel=1']), ...l1Parameters];
   return [
     '-M', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=off',
-    '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', String(cpus), '-m', memory,
+    '-accel', `tcg,thread=${tcgThreads}`, '-cpu', cpuModel, '-smp', String(cpus), '-m', memory,
     '-name', name, '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     '-serial', 'stdio',
     '-kernel', kernel, '-initrd', initramfs, '-append', cmdline.join(' '),
@@ -98,7 +98,7 @@ export const SANDBOX_DIED = 125;
 export async function runInSandbox(command, options = {}) {
   const {
     cwd = process.cwd(), timeoutSeconds = 3600, memory = '6G', cpus = 2, verbose = false,
-    output = process.stdout,
+    output = process.stdout, cpuModel = 'max', tcgThreads = 'multi', l1Parameters = [],
   } = options;
   if (!cwd.startsWith(projectDir) && !existsSync(cwd)) throw new Error(`no such directory: ${cwd}`);
   await ensureDebianPackages(['qemu-system-x86']);
@@ -106,7 +106,7 @@ export async function runInSandbox(command, options = {}) {
   const ctlDir = writeControlFolder(command, cwd);
   const args = qemuArguments({
     kernel: join(outDir, 'sandbox-bzImage'), initramfs: join(outDir, 'sandbox-initramfs.cpio.gz'),
-    ctlDir, memory, cpus, verbose,
+    ctlDir, memory, cpus, verbose, cpuModel, tcgThreads, l1Parameters,
     // A name in QEMU's command line lets tests find this sandbox's process.
     name: process.env.TSVMM_SANDBOX_NAME ?? `tsvmm-sandbox-${process.pid}`,
   });

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// Runs inside the sandbox (scripts/sandbox-soak.mjs starts it): boots the
+// default guest again and again, under tsvmm and under QEMU in turn, and
+// prints one `SOAK {...}` line per boot for the host side to count.
+//
+//   node scripts/lib/soak-boots.mjs BOOTS [tsvmm|qemu|both] [CPUS] [default|full]
+//
+// `full` is the fuller kernel (guest-images/kernel/full.config: ACPI, KASLR,
+// devices through ACPI only), which QEMU's microvm boots with its ACPI on.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const projectDir = fileURLToPath(new URL('../../', import.meta.url));
+const images = join(projectDir, 'guest-images', 'out');
+const BOOT_TIMEOUT_MS = 120_000;
+const MARK = 'soak-alive';
+
+const kernels = { default: join(images, 'vmlinux'), full: join(images, 'full-bzImage') };
+const initramfs = join(images, 'initramfs.cpio.gz');
+
+const commands = {
+  tsvmm: (cpus, guest) => [process.execPath, [join(projectDir, 'dist', 'cli.js'), '--cpus', String(cpus),
+    '--kernel', kernels[guest], '--initramfs', initramfs, '--cmdline', `quiet -- echo ${MARK}`]],
+  qemu: (cpus, guest) => ['qemu-system-x86_64', [
+    '-M', `microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=${guest === 'full' ? 'on' : 'off'}`,
+    '-enable-kvm', '-cpu', 'host',
+    '-m', '256M', '-smp', String(cpus), '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
+    '-kernel', kernels[guest], '-initrd', initramfs,
+    '-append', `console=ttyS0 reboot=t panic=-1 quiet -- echo ${MARK}`,
+  ]],
+};
+
+/** One boot: 'ok', 'died' (ended without the mark), or 'hung' (no end within the limit). */
+function boot(vmm, cpus, guest) {
+  const [program, args] = commands[vmm](cpus, guest);
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => { output += chunk; });
+    child.stderr.on('data', (chunk) => { output += chunk; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), BOOT_TIMEOUT_MS);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const seconds = (Date.now() - started) / 1000;
+      const alive = output.includes(`\n${MARK}`) || output.startsWith(MARK);
+      const outcome = signal === 'SIGKILL' ? 'hung' : alive && code === 0 ? 'ok' : 'died';
+      const tail = outcome === 'ok' ? undefined : output.trim().split('\n').slice(-6).join(' | ');
+      resolve({ vmm, cpus, guest, outcome, code, seconds, tail });
+    });
+  });
+}
+
+const boots = Number(process.argv[2] ?? 20);
+const which = process.argv[3] ?? 'both';
+const cpus = Number(process.argv[4] ?? 1);
+const guest = process.argv[5] ?? 'default';
+const vmms = which === 'both' ? ['tsvmm', 'qemu'] : [which];
+for (let i = 0; i < boots; i++) {
+  for (const vmm of vmms) console.log(`SOAK ${JSON.stringify({ i, ...(await boot(vmm, cpus, guest)) })}`);
+}
