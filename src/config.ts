@@ -10,12 +10,14 @@ import { existsSync } from 'node:fs';
 import { defaultGuestImages, packageRoot } from './config/files.js';
 import { parseCharMode, parseCpus, parseDisk, parseMemory, parseTimeout, parseVsock } from './config/options.js';
 import { ConfigError, DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, type CharMode, type VmConfig } from './config/types.js';
+import { settingsFromStartOptions, type VmStartOptions } from './config/start-options.js';
 import { validateGuestImages, validateSettings } from './config/validate.js';
 
 export * from './config/types.js';
 export { validateVmConfig } from './config/validate.js';
 export { defaultGuestImages, packageRoot } from './config/files.js';
 export { formatSize } from './config/values.js';
+export type { CharOption, DiskOption, VmStartOptions } from './config/start-options.js';
 
 /** Each option as the user typed it; repeatable options are arrays (one entry per occurrence). */
 export interface VmOptionStrings {
@@ -48,21 +50,48 @@ export function configFromOptions(options: VmOptionStrings, context: ConfigConte
   if (vsocks.length > 1) {
     throw new ConfigError(`--vsock: given ${vsocks.length} times; a VM has at most one vsock device`);
   }
-  // Syntax first, in the order of the help text, then what the values mean;
-  // the guest images last, so that a typo is reported before a missing
-  // default guest.
+  // Syntax first, in the order of the help text, then what the values mean.
   const cpus = options.cpus === undefined ? { boot: DEFAULT_CPUS } : parseCpus(options.cpus);
   const memory = options.memory === undefined ? { sizeBytes: DEFAULT_MEMORY_BYTES } : parseMemory(options.memory);
   const serial: CharMode = options.serial === undefined ? { kind: 'tty' } : parseCharMode('--serial', options.serial);
   const console: CharMode = options.console === undefined ? { kind: 'off' } : parseCharMode('--console', options.console);
   const disks = (options.disk ?? []).map(parseDisk);
   const vsock = vsocks[0] === undefined ? undefined : parseVsock(vsocks[0]);
+  const settings: Omit<VmConfig, 'kernel' | 'initramfs'> = { cmdline: options.cmdline ?? '', cpus, memory, serial, console, disks };
+  if (vsock) settings.vsock = vsock;
+  if (options.timeout !== undefined) settings.timeoutSeconds = parseTimeout(options.timeout);
+  if (options.bootTimer) settings.bootTimer = true;
+  return withGuestImages(settings, options, context);
+}
+
+/**
+ * Vm.start()'s typed options (src/config/start-options.ts) as a checked
+ * VmConfig, with the same defaults as the CLI but for the serial port,
+ * which the library leaves silent ('null') unless asked.
+ */
+export function configFromStartOptions(options: VmStartOptions, context: ConfigContext = {}): VmConfig {
+  const settings = settingsFromStartOptions(options);
+  return withGuestImages(settings, {
+    kernel: stringPath('--kernel', options.kernel), initramfs: stringPath('--initramfs', options.initramfs),
+  }, context);
+}
+
+function stringPath(option: string, path: unknown): string | undefined {
+  if (path === undefined || typeof path === 'string') return path;
+  throw new ConfigError(`${option}: must be a path, got ${typeof path}`);
+}
+
+/**
+ * Adds the guest images (the user's or the default guest's) and checks the
+ * whole: the settings first, the images last, so that a typo is reported
+ * before a missing default guest.
+ */
+function withGuestImages(
+  settings: Omit<VmConfig, 'kernel' | 'initramfs'>, options: Pick<VmOptionStrings, 'kernel' | 'initramfs'>, context: ConfigContext,
+): VmConfig {
   const images = guestImages(options, context.packageRoot ?? packageRoot());
-  const config: VmConfig = { kernel: images.kernel, cmdline: options.cmdline ?? '', cpus, memory, serial, console, disks };
+  const config: VmConfig = { ...settings, kernel: images.kernel };
   if (images.initramfs !== undefined) config.initramfs = images.initramfs;
-  if (vsock) config.vsock = vsock;
-  if (options.timeout !== undefined) config.timeoutSeconds = parseTimeout(options.timeout);
-  if (options.bootTimer) config.bootTimer = true;
   validateSettings(config);
   for (const [what, path] of images.defaults) {
     if (!existsSync(path)) {
@@ -85,7 +114,7 @@ interface GuestImages {
  * default kernel is used, and the default initramfs too unless --initramfs
  * names another; a --kernel of the user's own comes with no default initramfs.
  */
-function guestImages(options: VmOptionStrings, root: string): GuestImages {
+function guestImages(options: Pick<VmOptionStrings, 'kernel' | 'initramfs'>, root: string): GuestImages {
   if (options.kernel !== undefined) {
     return { kernel: options.kernel, initramfs: options.initramfs, defaults: [] };
   }

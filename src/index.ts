@@ -1,19 +1,21 @@
 // The library: what `import ... from 'tsvmm'` gives. Scripting a VM from
-// TypeScript is the same path the CLI takes, one step at a time:
+// TypeScript is the same path the CLI takes:
 //
-//   import { Vm, configFromOptions } from 'tsvmm';
+//   import { Vm } from 'tsvmm';
 //
-//   const vm = await Vm.start(configFromOptions({
+//   await using vm = await Vm.start({
 //     cmdline: 'quiet -- echo hello',             // the default guest when no kernel is given
-//     serial: 'file=/tmp/boot.log',
-//     vsock: ['cid=3,socket=/tmp/vm.vsock'],
-//   }));
-//   const exit = await vm.exited;                  // { reason: 'reset', status: 0 } when the guest is done
+//     serial: 'pipe',                             // vm.serial: the guest's console as a stream
+//     vsock: { cid: 3, socket: '/tmp/vm.vsock' },  // vm.vsock.connect() / listen()
+//   });
+//   vm.serial!.pipe(process.stdout);
+//   const exit = await vm.exited;                  // { reason: 'guest-status', status: 0 }
 //
-// configFromOptions() takes the CLI's option strings and checks them; a
-// VmConfig built by hand should go through validateVmConfig(). Vm.start()
-// throws ConfigError for what the caller can fix; vm.stop() stops the guest.
-export { Vm, runVm, type BootTimes, type VmExit, type VmExitReason } from './vm.js';
+// Vm.start() rejects with ConfigError (the CLI's one line) for what the
+// caller can fix; vm.stop(), an AbortSignal or leaving the `await using`
+// scope stops the guest. The CLI's option strings go through
+// configFromOptions() and Vm.startFromConfig().
+export { Vm, VmAbortedError, runVm, type BootTimes, type VmExit, type VmExitReason } from './vm.js';
 export {
   VsockHost, VsockListener, DEFAULT_CONNECT_TIMEOUT_MS,
   VsockConnectError, VsockRefusedError, VsockTimeoutError, VsockUnreachableError, VsockAbortError, VsockListenError,
@@ -22,5 +24,6 @@ export {
 } from './vsock-host/index.js';
 export {
   ConfigError, configFromOptions, validateVmConfig, defaultGuestImages,
-  type CharMode, type DiskConfig, type VmConfig, type VmOptionStrings, type VsockConfig,
+  configFromStartOptions,
+  type CharMode, type CharOption, type DiskConfig, type DiskOption, type VmConfig, type VmOptionStrings, type VmStartOptions, type VsockConfig,
 } from './config.js';

@@ -10,7 +10,8 @@ import {
   KVM_TSS_ADDRESS, buildCmdline, ramRegions, writeBootMemory, type BootMemory,
 } from './arch/x86_64/index.js';
 import { Bus } from './bus/bus.js';
-import { ConfigError, type VmConfig } from './config.js';
+import type { Duplex } from 'node:stream';
+import { ConfigError, configFromStartOptions, type VmConfig, type VmStartOptions } from './config.js';
 import type { CharBackend } from './devices/char-backend.js';
 import { GuestStatusDevice, guestStatusParameter } from './devices/guest-status.js';
 import { openCharBackend, restoreTerminal } from './devices/host-char-backend.js';
@@ -36,7 +37,7 @@ import { createLegacyDevices } from './vm/legacy-devices.js';
 import { applyVcpuBootState } from './vm/vcpu-boot-state.js';
 import { placeVirtioDevice } from './vm/virtio-slots.js';
 import {
-  guestDied, guestEnded, guestPanicked, guestReportedExit, stoppedBySignal, timedOut, type VmExit,
+  aborted, guestDied, guestEnded, guestPanicked, guestReportedExit, stoppedBySignal, timedOut, type VmExit,
 } from './vm/vm-exit.js';
 
 export type { VmExit, VmExitReason } from './vm/vm-exit.js';
@@ -61,6 +62,14 @@ export class Vm {
    * Closed (every connection and listener, their socket files removed) when the VM stops.
    */
   readonly vsock: VsockHost | undefined;
+  /**
+   * With `serial: 'pipe'`: the serial port (the guest's console) as a stream.
+   * Read the guest's output from it, write the guest's input to it; it ends
+   * when the VM stops. Unread output holds the guest back, nothing is dropped.
+   */
+  readonly serial: Duplex | undefined;
+  /** With `console: 'pipe'`: the virtio-console (hvc0) as a stream, as `serial`. */
+  readonly console: Duplex | undefined;
 
   private stopRequested: ((exit: VmExit) => void) | undefined;
 
@@ -71,9 +80,12 @@ export class Vm {
     private readonly bootTimer: BootTimer,
     initStarted: Promise<BootTimes>,
     vsock: VsockHost | undefined,
+    streams: { serial: Duplex | undefined; console: Duplex | undefined },
   ) {
     this.boot = boot;
     this.vsock = vsock;
+    this.serial = streams.serial;
+    this.console = streams.console;
     this.cmdline = boot.cmdline.text;
     this.initStarted = initStarted;
     const stopped = new Promise<VmExit>((resolve) => { this.stopRequested = resolve; });
@@ -86,11 +98,28 @@ export class Vm {
   }
 
   /**
-   * Builds the VM and starts its vCPUs. Throws ConfigError for a problem with
-   * what was asked (bad kernel, too little memory, no KVM, ...); nothing is
-   * left open when it throws.
+   * Builds the VM and starts its vCPUs:
+   *
+   *     await using vm = await Vm.start({ cmdline: 'quiet -- echo hi', serial: 'pipe' });
+   *     vm.serial!.pipe(process.stdout);
+   *     const exit = await vm.exited;         // { reason: 'guest-status', status: 0 }
+   *
+   * Rejects with a ConfigError (the one line the CLI would print) for a
+   * problem with what was asked: a bad option, a missing kernel, no KVM, ...;
+   * nothing is left open when it rejects. Prints nothing unless asked (the
+   * serial port defaults to 'null').
    */
-  static async start(config: VmConfig): Promise<Vm> {
+  static async start(options: VmStartOptions = {}): Promise<Vm> {
+    return Vm.startFromConfig(configFromStartOptions(options), { signal: options.signal });
+  }
+
+  /**
+   * Vm.start() for a VmConfig already made: by configFromOptions() from the
+   * CLI's option strings, or by hand and checked with validateVmConfig().
+   */
+  static async startFromConfig(config: VmConfig, options: { signal?: AbortSignal } = {}): Promise<Vm> {
+    const { signal } = options;
+    if (signal?.aborted) throw new VmAbortedError('Vm.start: the signal was already aborted');
     const bootTimer = new BootTimer();
     const cleanup = new CleanupStack();
     let vm: Vm | undefined;
@@ -195,8 +224,14 @@ export class Vm {
         onExit: (exit) => requestStop(vcpuExitToVmExit(exit, guestEndedOnItsOwn)),
         onFirstRun: index === 0 ? (at) => bootTimer.markFirstInstruction(at) : undefined,
       }));
-      vm = new Vm(boot, vcpus, cleanup, bootTimer, initStarted, vsock);
+      vm = new Vm(boot, vcpus, cleanup, bootTimer, initStarted, vsock, { serial: serialBackend?.callerEnd, console: consoleBackend?.callerEnd });
       await vcpuSet.startAll(); // If one cannot start, those started are stopped before it throws.
+      if (signal !== undefined) {
+        const onAbort = () => requestStop(aborted());
+        signal.addEventListener('abort', onAbort, { once: true });
+        cleanup.push('the abort signal listener', () => signal.removeEventListener('abort', onAbort));
+        if (signal.aborted) onAbort(); // Aborted while the VM was being built.
+      }
       if (config.timeoutSeconds !== undefined) {
         const seconds = config.timeoutSeconds;
         const timer = setTimeout(() => requestStop(timedOut(seconds)), seconds * 1000);
@@ -209,6 +244,11 @@ export class Vm {
       await cleanup.releaseAll();
       throw error;
     }
+  }
+
+  /** `await using vm = ...`: stops the VM and waits until everything is released. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
   }
 
   /** Asks the VM to stop (idempotent); `exited` resolves when it has. */
@@ -234,7 +274,7 @@ export class Vm {
  * stopping it cleanly, and returns tsvmm's exit status.
  */
 export async function runVm(config: VmConfig): Promise<number> {
-  const vm = await Vm.start(config);
+  const vm = await Vm.startFromConfig(config);
   const onSignal = (signal: 'SIGINT' | 'SIGTERM') => vm.stop(stoppedBySignal(signal));
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -286,6 +326,7 @@ function openBackend(
   const backend = openCharBackend(mode, { onQuitRequest });
   cleanup.push(`the ${what} output`, () => backend.close());
   return {
+    callerEnd: backend.callerEnd,
     write: (data) => { watch(data); return backend.write(data); },
     onDrain: (callback) => backend.onDrain(callback),
     onInput: (callback) => backend.onInput(callback),
@@ -310,6 +351,11 @@ async function createVirtioDevices(config: VmConfig, consoleBackend: CharBackend
     }));
   }
   return devices;
+}
+
+/** Vm.start() was given an AbortSignal that had already fired: no VM was built. */
+export class VmAbortedError extends Error {
+  override readonly name = 'VmAbortedError';
 }
 
 function readUserFile(path: string, option: string): Uint8Array {

@@ -2,7 +2,7 @@
 // library caller) describe, already parsed and checked. vm.ts consumes it.
 
 /** Where a character device (8250 serial, virtio-console) sends its output and gets its input. */
-export type CharMode = { kind: 'tty' } | { kind: 'off' } | { kind: 'null' } | { kind: 'file'; path: string };
+export type CharMode = { kind: 'tty' } | { kind: 'off' } | { kind: 'null' } | { kind: 'file'; path: string } | { kind: 'pipe' };
 
 export interface DiskConfig {
   path: string;

@@ -1,6 +1,8 @@
 // The host side of a character device (8250 serial, virtio-console): where
 // guest output goes and where user input comes from. Chosen by the
-// `--serial` / `--console` options: tty, null, file=PATH (off = no device).
+// `--serial` / `--console` options: tty, null, file=PATH (off = no device),
+// and for library callers, pipe.
+import type { Duplex } from 'node:stream';
 
 export interface CharBackend {
   /**
@@ -13,6 +15,8 @@ export interface CharBackend {
   onDrain(callback: () => void): void;
   /** Called with input for the guest (the terminal in tty mode; never for null/file). */
   onInput(callback: (data: Uint8Array) => void): void;
+  /** pipe mode: the caller's end (vm.serial, vm.console). */
+  readonly callerEnd?: Duplex;
   /** Flushes pending output, restores the terminal, closes files. */
   close(): Promise<void>;
 }

@@ -3,6 +3,7 @@
 //              a terminal is put in raw mode so keys reach the guest as typed
 //   null       output discarded, no input
 //   file=PATH  output to a file (created or truncated), no input
+//   pipe       (library only) a stream the caller reads and writes: pipe-char-backend.ts
 // Output is never dropped: bytes are queued, and write() returns false once
 // the queue is past its high-water mark so that the device can slow the guest
 // down until onDrain (see char-backend.ts).
@@ -11,6 +12,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { CharMode } from '../config.js';
 import { ConfigError } from '../config/types.js';
 import type { CharBackend } from './char-backend.js';
+import { PipeBackend } from './pipe-char-backend.js';
 
 /** The host side failed: a file could not be opened or written. */
 export class CharBackendError extends ConfigError {
@@ -46,6 +48,8 @@ export function openCharBackend(mode: CharMode, options: CharBackendOptions = {}
       return nullBackend();
     case 'file':
       return new FileBackend(mode.path);
+    case 'pipe':
+      return new PipeBackend();
     case 'off':
       throw new Error('openCharBackend: mode "off" means no device; the caller must not create one');
   }

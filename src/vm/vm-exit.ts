@@ -16,6 +16,8 @@ export type VmExitReason =
   | 'timeout'
   /** SIGINT or SIGTERM, or the library's stop(). */
   | 'signal'
+  /** The library caller's AbortSignal fired. */
+  | 'aborted'
   /** The user pressed Ctrl-A x on the terminal. */
   | 'quit'
   /** The guest could not go on: triple fault, KVM error, a crashed vCPU thread. */
@@ -39,6 +41,8 @@ export const EXIT_TIMEOUT = 124;
 /** Stopped by a signal: 128 + its number, as a shell reports it. */
 export const EXIT_SIGINT = 130;
 export const EXIT_SIGTERM = 143;
+/** The library caller's AbortSignal stopped the VM: reported as an interrupted command is (SIGINT's). */
+export const EXIT_ABORTED = EXIT_SIGINT;
 
 /**
  * The end of a guest that stopped on its own terms (reset or power-off): 0,
@@ -68,4 +72,8 @@ export function stoppedBySignal(signal: 'SIGINT' | 'SIGTERM'): VmExit {
 
 export function guestDied(message: string): VmExit {
   return { reason: 'guest-died', status: EXIT_GUEST_DIED, message: `guest died: ${message}` };
+}
+
+export function aborted(): VmExit {
+  return { reason: 'aborted', status: EXIT_ABORTED, message: 'stopped: the abort signal fired' };
 }

@@ -22,6 +22,7 @@ const INTERNAL_ERRORS: ReadonlyMap<string, string> = new Map([
   ['HostConnectError', 'a vsock connection to a host socket failed at run time; the guest gets a reset'],
   ['PortExhaustedError', 'the vsock device ran out of local ports at run time'],
   ['InfoRequested', '--help or --version: not an error at all'],
+  ['VmAbortedError', 'the caller aborted Vm.start() on purpose with its AbortSignal'],
 ]);
 
 const SRC = new URL('../../src/', import.meta.url).pathname;
