@@ -12,7 +12,7 @@
 // when anything failed.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildGuestImages } from './build-guest-images.mjs';
 import { hostKvmKind, insideSandbox } from './lib/host-kvm.mjs';
@@ -48,6 +48,25 @@ function countResults(file, label) {
     failed: report.numFailedTests + (report.success === false && report.numFailedTests === 0 ? 1 : 0),
     skipped: report.numPendingTests + report.numTodoTests,
   };
+}
+
+/**
+ * Every failed test again, a few lines each, just above the summary: CI
+ * shows the tail of the output, and the failures must be in it.
+ */
+function printFailures(files) {
+  const failures = files.filter((file) => existsSync(file)).flatMap((file) => {
+    const report = JSON.parse(readFileSync(file, 'utf8'));
+    return report.testResults.flatMap((suite) => suite.assertionResults
+      .filter((test) => test.status === 'failed')
+      .map((test) => ({ file: relative(root, suite.name), name: test.fullName, message: test.failureMessages?.[0] ?? '' })));
+  });
+  if (failures.length === 0) return;
+  console.log(`\nfailed tests (${failures.length}):`);
+  for (const { file, name, message } of failures) {
+    const lines = message.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((line) => line.trim()).filter(Boolean);
+    console.log(`- ${file} > ${name}\n    ${lines.slice(0, 4).map((line) => line.slice(0, 240)).join('\n    ')}`);
+  }
 }
 
 rmSync(resultsDir, { recursive: true, force: true });
@@ -91,6 +110,7 @@ if (e2eInSandbox) {
 }
 add(countResults(e2eFile, 'end-to-end'));
 
+printFailures([hostFile, e2eFile]);
 if (exitCodes !== 0 && totals.failed === 0) totals.failed = 1;
 console.log(`\ntsvmm: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exitCode = totals.failed > 0 ? 1 : 0;
