@@ -2,7 +2,7 @@
 // Builds everything tsvmm boots, from Debian packages, into guest-images/out/:
 //
 //   vmlinux, bzImage        the guest kernel (guest-images/kernel/guest.config)
-//   initramfs.cpio.gz       busybox + socat + guest-images/initramfs/init
+//   initramfs.cpio.gz       busybox + socat + guest-images/initramfs/init + the exec agent
 //   rootfs.ext4             a small ext4 image for block-device tests
 //   sandbox-bzImage         the nested sandbox's L1 kernel (+ sandbox.config)
 //   sandbox-initramfs.cpio.gz  busybox + guest-images/initramfs/sandbox-init
@@ -139,6 +139,10 @@ async function busyboxSpec() {
 async function guestInitramfs(srcDir, tmp) {
   const spec = await busyboxSpec();
   spec.push(`file /init ${path.join(imagesDir, 'initramfs/init')} 0755 0 0`);
+  // The exec agent (docs/exec-agent.md), static so that it needs no library in the image.
+  const agent = path.join(tmp, 'tsvmm-agent');
+  await $`cc -static -Os -Wall -Wextra -o ${agent} ${path.join(imagesDir, 'agent/tsvmm-agent.c')}`.quiet();
+  spec.push(`file /usr/bin/tsvmm-agent ${agent} 0755 0 0`);
   const socat = '/usr/bin/socat';
   spec.push(`file ${socat} ${socat} 0755 0 0`);
   const dirs = new Set();
@@ -198,7 +202,7 @@ export async function buildGuestImages({ sandbox = true, full = true, quiet = fa
   const note = (name, result) => { if (!result.hit) built.push(name); return result; };
   await ensureDebianPackages(PACKAGES);
   const version = await packageVersion(LINUX);
-  const [busybox, socat] = [await packageVersion('busybox-static'), await packageVersion('socat')];
+  const [busybox, socat, libc] = [await packageVersion('busybox-static'), await packageVersion('socat'), await packageVersion('libc6-dev')];
   const srcDir = await linuxSource(version);
   fs.mkdirSync(outDir, { recursive: true });
 
@@ -208,7 +212,7 @@ export async function buildGuestImages({ sandbox = true, full = true, quiet = fa
   install(guest.dir, 'vmlinux');
   install(guest.dir, 'bzImage');
 
-  const initramfs = note('initramfs', await cached('initramfs', hashOf(read('initramfs/init'), busybox, socat, version, RECIPE),
+  const initramfs = note('initramfs', await cached('initramfs', hashOf(read('initramfs/init'), read('agent/tsvmm-agent.c'), busybox, socat, libc, version, RECIPE),
     (tmp) => guestInitramfs(srcDir, tmp)));
   install(initramfs.dir, 'initramfs.cpio.gz');
 

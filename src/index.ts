@@ -23,6 +23,11 @@ export {
   type VsockConnectionHandler, type VsockConnectTarget,
 } from './vsock-host/index.js';
 export {
+  AGENT_VSOCK_PORT, AGENT_WAIT_MS, execOverStream,
+  ExecAbortError, ExecAgentError, ExecConnectionError, ExecError, ExecNeedsVsockError, ExecNoAgentError, ExecProtocolError,
+  ExecTimeoutError, type ExecOptions, type ExecResult, type GuestExecOptions, type PartialExecOutput,
+} from './exec/index.js';
+export {
   ConfigError, configFromOptions, validateVmConfig, defaultGuestImages,
   configFromStartOptions,
   type CharMode, type CharOption, type DiskConfig, type DiskOption, type VmConfig, type VmOptionStrings, type VmStartOptions, type VsockConfig,

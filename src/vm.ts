@@ -33,6 +33,7 @@ import { BootTimer, formatBootTimes, type BootTimes } from './vm/boot-timer.js';
 import { CleanupStack } from './vm/cleanup-stack.js';
 import { PanicWatch, resetWasPanic } from './vm/guest-panic.js';
 import { VsockHost } from './vsock-host/index.js';
+import { execInGuest, type ExecResult, type GuestExecOptions } from './exec/index.js';
 import { createLegacyDevices } from './vm/legacy-devices.js';
 import { applyVcpuBootState } from './vm/vcpu-boot-state.js';
 import { placeVirtioDevice } from './vm/virtio-slots.js';
@@ -244,6 +245,19 @@ export class Vm {
       await cleanup.releaseAll();
       throw error;
     }
+  }
+
+  /**
+   * Runs `command` with /bin/sh in the running guest, through the exec agent
+   * the default initramfs starts (docs/exec-agent.md), and resolves with its
+   * status (128 + n when signal n killed it) and its stdout and stderr, kept
+   * apart, as Buffers. Several may run at once. Needs a vsock device; waits
+   * for the agent while the guest boots (`agentWaitMs`). Rejects with an
+   * ExecError subclass when the command did not run to its end: timeout
+   * (`timeoutMs`, it is killed in the guest), abort (`signal`), the VM stopped.
+   */
+  exec(command: string, options: GuestExecOptions = {}): Promise<ExecResult> {
+    return execInGuest(this.vsock, command, options);
   }
 
   /** `await using vm = ...`: stops the VM and waits until everything is released. */

@@ -2,6 +2,7 @@
 // to guest ports and listen for the guest's connections, through the Unix
 // sockets of tsvmm's hybrid vsock. It keeps what it made, so that one close()
 // ends every connection and listener and leaves no socket file behind.
+import { setMaxListeners } from 'node:events';
 import type net from 'node:net';
 import { vsockSocketPathProblem } from '../config/rules.js';
 import { VsockConfigError } from '../devices/virtio/vsock/device.js';
@@ -39,6 +40,9 @@ export class VsockHost {
   private readonly onExternalAbort = (): void => void this.close();
 
   constructor(readonly socketPath: string, private readonly options: VsockHostOptions = {}) {
+    // Each connect under way listens on the lifetime signal; dozens at once
+    // are normal (vm.exec() runs one per command), not a listener leak.
+    setMaxListeners(0, this.lifetime.signal);
     const problem = typeof socketPath === 'string' ? vsockSocketPathProblem(socketPath) : 'the socket path is not a string';
     if (problem !== undefined) throw new VsockConfigError(`vsock ${problem}`);
     if (options.signal?.aborted) this.onExternalAbort();

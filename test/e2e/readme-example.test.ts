@@ -29,6 +29,6 @@ describe.skipIf(!imagesBuilt)('the README\'s library example', () => {
     writeFileSync(script, compiled.outputText);
     const result = await runProcess(process.execPath, [script], { timeoutMs: 180_000 });
     expect({ code: result.code, stderr: result.stderr }, result.stdout).toEqual({ code: 0, stderr: '' });
-    expect(result.stdout).toBe('guest: tsoh eht morf olleh\ntrue\nsignal true\n');
+    expect(result.stdout).toBe('guest: tsoh eht morf olleh\nLinux 7\ntrue\nsignal true\n');
   });
 });

@@ -1,11 +1,12 @@
 // Host-side helpers for the vsock end-to-end tests: what a host program does
 // with tsvmm's Unix sockets (Firecracker / Cloud Hypervisor hybrid vsock).
 //
-//   host -> guest: connect to the socket, send "CONNECT <port>\n", read
-//                  "OK <host port>\n", then raw bytes both ways;
+//   host -> guest: socat with the README's own CONNECT line, or the
+//                  library's VsockHost, which does the CONNECT/OK handshake;
 //   guest -> host: listen on "<socket>_<port>", tsvmm connects there.
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { VsockConnectError, VsockHost, VsockRefusedError } from '../../src/vsock-host/index.js';
 import { runProcess, type ProcessResult } from './run-process.js';
 
 export function sha256(data: Buffer): string {
@@ -43,82 +44,65 @@ export function socatListenOnce(path: string, timeoutMs = 120_000): Promise<Proc
   return runProcess('socat', ['-u', `UNIX-LISTEN:${path}`, '-'], { timeoutMs });
 }
 
-/** Parses the "OK <host port>\n" line tsvmm sends first; returns the port and the bytes after it. */
-export function parseOkLine(received: Buffer): { hostPort: number; rest: Buffer } | null {
-  const newline = received.indexOf(0x0a);
-  if (newline === -1) return null;
-  const match = /^OK (\d+)$/.exec(received.toString('latin1', 0, newline));
-  if (match === null) return null;
-  return { hostPort: Number(match[1]), rest: received.subarray(newline + 1) };
-}
-
 export interface EchoResult {
   hostPort: number;
-  /** What came back after the OK line, up to the guest's end of stream. */
+  /** What came back, up to the guest's end of stream. */
   echoed: Buffer;
 }
 
 /**
- * One host program: CONNECT to `guestPort`, write `data`, half-close, read
- * until the guest ends the stream. Rejects when the connection ends without
- * an OK line (the guest is not listening) or on a socket error.
+ * One host program, through the library (src/vsock-host: the CONNECT/OK
+ * handshake is its business, not the tests'): connect to `guestPort`, write
+ * `data`, half-close, read until the guest ends the stream. Rejects with the
+ * library's typed error when the guest does not accept, or on a socket error.
  */
-export function echoThroughGuest(socketPath: string, guestPort: number, data: Buffer): Promise<EchoResult> {
+export async function echoThroughGuest(socketPath: string, guestPort: number, data: Buffer): Promise<EchoResult> {
+  const socket = await new VsockHost(socketPath).connect(guestPort, { allowHalfOpen: true, timeoutMs: 60_000 });
   return new Promise((resolve, reject) => {
-    const socket = net.createConnection({ path: socketPath, allowHalfOpen: true });
     const chunks: Buffer[] = [];
-    socket.on('connect', () => {
-      socket.write(`CONNECT ${guestPort}\n`);
-      // Writing the payload before OK arrives is allowed: tsvmm holds it until the guest accepts.
-      socket.end(data);
-    });
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', reject);
     socket.on('end', () => {
       socket.destroy();
-      const parsed = parseOkLine(Buffer.concat(chunks));
-      if (parsed === null) reject(new Error(`guest port ${guestPort}: the connection ended without an OK line`));
-      else resolve({ hostPort: parsed.hostPort, echoed: parsed.rest });
+      resolve({ hostPort: socket.hostPort, echoed: Buffer.concat(chunks) });
     });
+    socket.end(data);
   });
 }
 
-/** Tries a CONNECT to `guestPort` until the guest accepts it (then closes it): the guest is listening. */
+/** Connects to `guestPort` until the guest accepts (then closes the connection): the guest is listening. */
 export async function waitUntilGuestListens(socketPath: string, guestPort: number, deadlineMs = 60_000): Promise<void> {
   const deadline = Date.now() + deadlineMs;
+  const vsock = new VsockHost(socketPath);
   for (;;) {
     try {
-      await echoThroughGuest(socketPath, guestPort, Buffer.alloc(0));
+      (await vsock.connect(guestPort)).destroy();
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw error;
+      if (!(error instanceof VsockRefusedError) || Date.now() > deadline) throw error;
       await pause(200);
     }
   }
 }
 
 /**
- * A host program that connects, waits for the OK line, sends `sendBytes`
- * and drops the connection as soon as the last byte left (destroy, no
- * end(): an abort, while the echo is still flowing back). Resolves once the
- * socket is gone: true if the guest had accepted, false if it ended first.
+ * A host program that connects, sends `sendBytes` once the guest accepted
+ * and drops the connection as soon as the last byte left (destroy, no end():
+ * an abort, while the echo is still flowing back). Resolves once the socket
+ * is gone: true if the guest had accepted, false if it refused.
  */
-export function abortMidTransfer(socketPath: string, guestPort: number, sendBytes: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.createConnection({ path: socketPath });
-    let received = Buffer.alloc(0);
-    let accepted = false;
-    socket.on('connect', () => socket.write(`CONNECT ${guestPort}\n`));
-    socket.on('data', (chunk: Buffer) => {
-      if (accepted) return;
-      received = Buffer.concat([received, chunk]);
-      if (parseOkLine(received) === null) return;
-      accepted = true;
-      socket.write(randomBytes(sendBytes), () => socket.destroy());
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(accepted));
-  });
+export async function abortMidTransfer(socketPath: string, guestPort: number, sendBytes: number): Promise<boolean> {
+  let socket;
+  try {
+    socket = await new VsockHost(socketPath).connect(guestPort, { timeoutMs: 60_000 });
+  } catch (error) {
+    if (error instanceof VsockConnectError) return false;
+    throw error;
+  }
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.write(randomBytes(sendBytes), () => socket.destroy());
+  await closed;
+  return true;
 }
 
 export interface EchoServer {

@@ -22,6 +22,7 @@ const INTERNAL_ERRORS: ReadonlyMap<string, string> = new Map([
   ['HostConnectError', 'a vsock connection to a host socket failed at run time; the guest gets a reset'],
   ['PortExhaustedError', 'the vsock device ran out of local ports at run time'],
   ['InfoRequested', '--help or --version: not an error at all'],
+  ['ExecError', 'a command in the guest that did not run to its end (timeout, abort, lost connection, refused by the agent, not the agent protocol); its subclasses say which'],
   ['VmAbortedError', 'the caller aborted Vm.start() on purpose with its AbortSignal'],
 ]);
 

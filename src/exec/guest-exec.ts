@@ -1,0 +1,66 @@
+// vm.exec(): a command in the running guest, through its exec agent on vsock
+// port AGENT_VSOCK_PORT. The agent starts early in the guest's init, but a
+// caller may ask before it listens (the guest is still booting): until then
+// the guest refuses the connection, and we try again, up to a deadline.
+import type { VsockHost } from '../vsock-host/host.js';
+import { VsockAbortError, VsockRefusedError, VsockTimeoutError } from '../vsock-host/errors.js';
+import { ConfigError } from '../config/types.js';
+import { ExecAbortError, ExecNoAgentError } from './errors.js';
+import { execOverStream, type ExecOptions, type ExecResult } from './exec.js';
+import { AGENT_VSOCK_PORT } from './protocol.js';
+
+/** Options of vm.exec(). */
+export interface GuestExecOptions extends ExecOptions {
+  /** How long to wait for the agent to listen, e.g. while the guest boots (default {@link AGENT_WAIT_MS}). */
+  agentWaitMs?: number;
+}
+
+/** The default wait for the agent: a boot under nested emulation can take tens of seconds. */
+export const AGENT_WAIT_MS = 120_000;
+/** Pause between connection attempts while the agent is not listening yet. */
+const RETRY_MS = 100;
+
+/** vm.exec() on a VM without a vsock device: the caller must give it one. */
+export class ExecNeedsVsockError extends ConfigError {
+  override readonly name = 'ExecNeedsVsockError';
+}
+
+export async function execInGuest(vsock: VsockHost | undefined, command: string, options: GuestExecOptions = {}): Promise<ExecResult> {
+  if (vsock === undefined) {
+    throw new ExecNeedsVsockError('vm.exec() talks to the guest over vsock: start the VM with a vsock option, e.g. vsock: { cid: 3, socket: "/tmp/vm.vsock" }');
+  }
+  const { agentWaitMs = AGENT_WAIT_MS, signal } = options;
+  const deadline = Date.now() + agentWaitMs;
+  for (;;) {
+    const remainingMs = Math.max(1, deadline - Date.now());
+    try {
+      const socket = await vsock.connect(AGENT_VSOCK_PORT, { timeoutMs: remainingMs, signal });
+      return await execOverStream(socket, command, options);
+    } catch (error) {
+      if (error instanceof VsockAbortError) throw abortError(command, signal!);
+      if (error instanceof VsockTimeoutError) throw new ExecNoAgentError(command, agentWaitMs, { cause: error });
+      if (!(error instanceof VsockRefusedError)) throw error;
+      if (Date.now() >= deadline) throw new ExecNoAgentError(command, agentWaitMs, { cause: error });
+    }
+    await pause(RETRY_MS, signal, command);
+  }
+}
+
+function pause(ms: number, signal: AbortSignal | undefined, command: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(command, signal));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(command, signal!));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function abortError(command: string, signal: AbortSignal): ExecAbortError {
+  return new ExecAbortError(command, signal.reason, { status: undefined, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) });
+}
