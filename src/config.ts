@@ -21,14 +21,23 @@ export type { CharOption, DiskOption, VmStartOptions } from './config/start-opti
 
 /** Each option as the user typed it; repeatable options are arrays (one entry per occurrence). */
 export interface VmOptionStrings {
+  /** `--kernel PATH`: an ELF vmlinux or a bzImage. Default: the default guest's kernel. */
   kernel?: string;
+  /** `--initramfs PATH`. Default: the default guest's when no kernel is given, else none. */
   initramfs?: string;
+  /** `--cmdline STRING`: the user's part of the kernel command line (init's arguments after ` -- `). */
   cmdline?: string;
+  /** `--cpus boot=N` (or `N`). Default 1. */
   cpus?: string;
+  /** `--memory size=N[K|M|G]` (or `N[K|M|G]`). Default 512M. */
   memory?: string;
+  /** `--serial tty|off|null|file=PATH`. Default tty. */
   serial?: string;
+  /** `--console tty|off|null|file=PATH` (virtio-console). Default off. */
   console?: string;
+  /** `--disk path=PATH[,readonly=on|off][,id=NAME]`, one entry per disk. */
   disk?: string[];
+  /** `--vsock cid=N,socket=PATH`; at most one entry (a VM has at most one vsock device). */
   vsock?: string[];
   /** `--timeout SECONDS`. */
   timeout?: string;
@@ -36,6 +45,7 @@ export interface VmOptionStrings {
   bootTimer?: boolean;
 }
 
+/** What configFromOptions() and configFromStartOptions() need besides the options. */
 export interface ConfigContext {
   /** Where guest-images/out/ is looked for when no --kernel is given (default: this package). */
   packageRoot?: string;

@@ -16,6 +16,7 @@
 // scope stops the guest. The CLI's option strings go through
 // configFromOptions() and Vm.startFromConfig().
 export { Vm, VmAbortedError, runVm, type BootTimes, type VmExit, type VmExitReason } from './vm.js';
+// Vm.boot's types: where the kernel, its command line and its tables went in guest memory.
 export {
   VsockHost, VsockListener, DEFAULT_CONNECT_TIMEOUT_MS,
   VsockConnectError, VsockRefusedError, VsockTimeoutError, VsockUnreachableError, VsockAbortError, VsockListenError,
@@ -30,5 +31,5 @@ export {
 export {
   ConfigError, configFromOptions, validateVmConfig, defaultGuestImages,
   configFromStartOptions,
-  type CharMode, type CharOption, type DiskConfig, type DiskOption, type VmConfig, type VmOptionStrings, type VmStartOptions, type VsockConfig,
+  type CharMode, type CharOption, type ConfigContext, type DiskConfig, type DiskOption, type VmConfig, type VmOptionStrings, type VmStartOptions, type VsockConfig,
 } from './config.js';

@@ -48,10 +48,20 @@ export type { BootTimes } from './vm/boot-timer.js';
 const LSR_OFFSET = 5;
 const MSR_OFFSET = 6;
 
+/**
+ * A running VM, made by Vm.start() (or Vm.startFromConfig()). It runs until
+ * the guest ends (exit status, power-off, reset, panic) or is stopped
+ * (`stop()`, its AbortSignal, its timeout); `exited` then says how it ended.
+ * The host sides of its devices are `serial`, `console` and `vsock`;
+ * `exec()` runs commands in the guest.
+ */
 export class Vm {
   /** The kernel command line the guest was given. */
   readonly cmdline: string;
-  /** Where the boot structures were placed (tests compare the guest's e820 printout with this). */
+  /**
+   * Where the boot structures were placed (tests compare the guest's e820 printout with this).
+   * @internal Boot internals, not part of the library's API.
+   */
   readonly boot: BootMemory;
   /** Resolves once the VM has stopped and released everything. */
   readonly exited: Promise<VmExit>;
@@ -369,6 +379,7 @@ async function createVirtioDevices(config: VmConfig, consoleBackend: CharBackend
 
 /** Vm.start() was given an AbortSignal that had already fired: no VM was built. */
 export class VmAbortedError extends Error {
+  /** Always 'VmAbortedError'. */
   override readonly name = 'VmAbortedError';
 }
 

@@ -14,8 +14,13 @@ export function packageRoot(): string {
   return fileURLToPath(new URL('../../', import.meta.url));
 }
 
-/** Where `npm run images` puts the default guest. */
-export function defaultGuestImages(root: string): { kernel: string; initramfs: string } {
+/** Where `npm run images` puts the default guest, under the package root `root`. */
+export function defaultGuestImages(root: string): {
+  /** The default guest's kernel (guest-images/out/vmlinux). */
+  kernel: string;
+  /** The default guest's initramfs (guest-images/out/initramfs.cpio.gz). */
+  initramfs: string;
+} {
   const out = join(root, 'guest-images', 'out');
   return { kernel: join(out, 'vmlinux'), initramfs: join(out, 'initramfs.cpio.gz') };
 }

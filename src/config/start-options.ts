@@ -14,10 +14,14 @@ import { ConfigError, DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, type CharMode, type Vm
  * - `'off'`: no device;
  * - `{ file: PATH }`: output to a file (created or truncated).
  */
-export type CharOption = 'pipe' | 'tty' | 'null' | 'off' | { file: string };
+export type CharOption = 'pipe' | 'tty' | 'null' | 'off' | {
+  /** The output file's path. */
+  file: string;
+};
 
 /** A disk as Vm.start() takes it; the CLI's `--disk path=...,readonly=on,id=...`. */
 export interface DiskOption {
+  /** The raw image file. */
   path: string;
   /** Default false: the guest may write, and the image is locked exclusively. */
   readonly?: boolean;
@@ -37,9 +41,15 @@ export interface VmStartOptions {
   cpus?: number;
   /** Guest RAM: bytes, or a size as the CLI takes it ('512M', '1G'). Default 512M. */
   memory?: number | string;
+  /** virtio-blk disks, in the order given (default none). */
   disks?: DiskOption[];
   /** A virtio-vsock device; `vm.vsock` then connects to and listens for the guest. */
-  vsock?: { cid: number; socket: string };
+  vsock?: {
+    /** The guest's context ID (3 .. 0xFFFFFFFE). */
+    cid: number;
+    /** Host Unix socket: host->guest connections arrive here; guest->host ones go to `<socket>_<port>`. */
+    socket: string;
+  };
   /** The 8250 serial port, the kernel's console. Default `'null'`: the library prints nothing unless asked. */
   serial?: CharOption;
   /** A virtio-console (hvc0). Default `'off'`. */

@@ -2,15 +2,46 @@
 // library caller) describe, already parsed and checked. vm.ts consumes it.
 
 /** Where a character device (8250 serial, virtio-console) sends its output and gets its input. */
-export type CharMode = { kind: 'tty' } | { kind: 'off' } | { kind: 'null' } | { kind: 'file'; path: string } | { kind: 'pipe' };
+export type CharMode =
+  | {
+    /** `tty`: output to this process's stdout, input from its stdin (a terminal is put in raw mode). */
+    kind: 'tty';
+  }
+  | {
+    /** `off`: no device at all. */
+    kind: 'off';
+  }
+  | {
+    /** `null`: the device exists; its output is discarded and it gets no input. */
+    kind: 'null';
+  }
+  | {
+    /** `file=PATH`: output to a file, created or truncated; no input. */
+    kind: 'file';
+    /** The output file (PATH). */
+    path: string;
+  }
+  | {
+    /** The library's alone: a stream on the VM (`vm.serial`, `vm.console`) that the caller reads and writes. */
+    kind: 'pipe';
+  };
 
+/** A virtio-blk disk (the CLI's `--disk path=PATH,readonly=on|off,id=NAME`): the guest sees it as /dev/vdX. */
 export interface DiskConfig {
+  /** The raw image file (`path=`). */
   path: string;
+  /**
+   * `readonly=on`: the guest cannot write to the image; other VMs may read it
+   * at the same time, none may write it. False (the CLI's default,
+   * `readonly=off`): the guest may write, and no other VM may open the image
+   * meanwhile (it is locked).
+   */
   readonly: boolean;
   /** The virtio-blk serial the guest sees (/sys/block/vdX/serial); at most 20 bytes. */
   id?: string;
 }
 
+/** The virtio-vsock device (the CLI's `--vsock cid=N,socket=PATH`), reached from the host through Unix sockets. */
 export interface VsockConfig {
   /** The guest's context ID (3 .. 0xFFFFFFFE). */
   cid: number;
@@ -18,16 +49,36 @@ export interface VsockConfig {
   socket: string;
 }
 
+/**
+ * A VM's configuration, parsed and checked: what configFromOptions() (the
+ * CLI's option strings) and configFromStartOptions() (Vm.start()'s options)
+ * return, and Vm.startFromConfig() runs. One built by hand is checked with
+ * validateVmConfig().
+ */
 export interface VmConfig {
+  /** The guest kernel, an ELF vmlinux or a bzImage (`--kernel`); with none given, the default guest's. */
   kernel: string;
+  /** The initramfs (`--initramfs`); undefined when the guest has none. */
   initramfs?: string;
   /** The user's part of the kernel command line (init arguments after ` -- `); the VMM adds its own. */
   cmdline: string;
-  cpus: { boot: number };
-  memory: { sizeBytes: number };
+  /** The vCPUs (`--cpus boot=N`). */
+  cpus: {
+    /** How many vCPUs the guest boots with: 1 to 32 (default 1). */
+    boot: number;
+  };
+  /** Guest RAM (`--memory size=N[K|M|G]`). */
+  memory: {
+    /** In bytes: a whole number of 4 KiB pages, from 64 MiB to 64 GiB (default 512 MiB). */
+    sizeBytes: number;
+  };
+  /** The 8250 serial port, the guest's ttyS0 (`--serial`). The CLI's default is tty, the library's null. */
   serial: CharMode;
+  /** The virtio-console, the guest's hvc0 (`--console`). Default off: no device. */
   console: CharMode;
+  /** The virtio-blk disks, one per `--disk`, in the order given; empty for none. */
   disks: DiskConfig[];
+  /** The virtio-vsock device (`--vsock`); undefined when the VM has none. */
   vsock?: VsockConfig;
   /** Stop the VM after this many seconds (exit status 124, as timeout(1)). */
   timeoutSeconds?: number;
@@ -44,6 +95,7 @@ export interface VmConfig {
  */
 export class ConfigError extends Error {
   // Not readonly: subclasses set their own name in their constructors.
+  /** 'ConfigError', or the name of the subclass thrown (e.g. 'VsockListenError'): each subclass sets its own. */
   override name = 'ConfigError';
 }
 

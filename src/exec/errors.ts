@@ -19,7 +19,9 @@ export class ExecError extends Error {
 export interface PartialExecOutput {
   /** The status the agent reported after the kill (137 for SIGKILL), or undefined when it did not in time. */
   readonly status: number | undefined;
+  /** What the command wrote to its stdout before it was stopped. */
   readonly stdout: Buffer;
+  /** What the command wrote to its stderr before it was stopped. */
   readonly stderr: Buffer;
 }
 
@@ -34,6 +36,7 @@ export function describeCommand(command: string): string {
 
 /** The command ran past `timeoutMs`; its process group was killed. */
 export class ExecTimeoutError extends ExecError implements PartialExecOutput {
+  /** The caller's `timeoutMs`: how long the command was given, in milliseconds. */
   readonly timeoutMs: number;
   readonly status: number | undefined;
   readonly stdout: Buffer;

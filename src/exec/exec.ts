@@ -28,7 +28,9 @@ export interface ExecOptions {
 export interface ExecResult {
   /** Its exit status, or 128 + n when signal n killed it (as shells report it). */
   status: number;
+  /** Everything the command wrote to its stdout. */
   stdout: Buffer;
+  /** Everything the command wrote to its stderr, kept apart from stdout. */
   stderr: Buffer;
 }
 

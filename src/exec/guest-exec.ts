@@ -22,6 +22,7 @@ const RETRY_MS = 100;
 
 /** vm.exec() on a VM without a vsock device: the caller must give it one. */
 export class ExecNeedsVsockError extends ConfigError {
+  /** Always 'ExecNeedsVsockError'. */
   override readonly name = 'ExecNeedsVsockError';
 }
 

@@ -25,6 +25,7 @@ export type VmExitReason =
 
 /** Why a VM stopped, and the exit status tsvmm reports for it. */
 export interface VmExit {
+  /** How the VM ended. */
   readonly reason: VmExitReason;
   /** tsvmm's exit status (see the constants below). */
   readonly status: number;

@@ -24,7 +24,9 @@ function describeTarget({ socketPath, guestPort }: VsockConnectTarget): string {
  * socket, or a peer that does not speak tsvmm's `CONNECT`/`OK` protocol).
  */
 export class VsockConnectError extends Error {
+  /** tsvmm's vsock Unix socket the connect went through (the VM's `socket=` path). */
   readonly socketPath: string;
+  /** The guest port the connect asked for. */
   readonly guestPort: number;
 
   constructor(target: VsockConnectTarget, reason: string, options?: ErrorOptions) {
@@ -51,6 +53,7 @@ export class VsockRefusedError extends VsockConnectError {
 
 /** No `OK` line within the caller's `timeoutMs` (reaching the socket included). */
 export class VsockTimeoutError extends VsockConnectError {
+  /** How long the connect was given, in milliseconds: the caller's `timeoutMs`, or {@link DEFAULT_CONNECT_TIMEOUT_MS}. */
   readonly timeoutMs: number;
 
   constructor(target: VsockConnectTarget, timeoutMs: number) {

@@ -39,7 +39,11 @@ export class VsockHost {
   private closing: Promise<void> | null = null;
   private readonly onExternalAbort = (): void => void this.close();
 
-  constructor(readonly socketPath: string, private readonly options: VsockHostOptions = {}) {
+  constructor(
+    /** The VM's vsock Unix socket (its `socket=` path). */
+    readonly socketPath: string,
+    private readonly options: VsockHostOptions = {},
+  ) {
     // Each connect under way listens on the lifetime signal; dozens at once
     // are normal (vm.exec() runs one per command), not a listener leak.
     setMaxListeners(0, this.lifetime.signal);

@@ -39,14 +39,29 @@ export interface BootMemoryInput {
   readonly acpi?: DsdtDevices;
 }
 
+/** What writeBootMemory() placed in guest memory, and where (addresses are guest physical). */
 export interface BootMemory {
+  /** The kernel as loaded: its format, entry point and the range it occupies. */
   readonly kernel: LoadedKernel;
   /** The vCPUs' initial rip (also kernel.entry). */
   readonly entry: number;
   /** Where rsi must point. */
   readonly zeroPage: number;
-  readonly cmdline: { readonly address: number; readonly text: string };
-  readonly initramfs?: { readonly address: number; readonly size: number };
+  /** The kernel command line. */
+  readonly cmdline: {
+    /** Where it was written (NUL-terminated). */
+    readonly address: number;
+    /** The whole command line: the VMM's parameters and the user's. */
+    readonly text: string;
+  };
+  /** The initramfs; undefined when the VM has none. */
+  readonly initramfs?: {
+    /** Where it was copied (page-aligned). */
+    readonly address: number;
+    /** Its length in bytes. */
+    readonly size: number;
+  };
+  /** The memory map given to the kernel, as it prints it at boot ("BIOS-e820: ..."). */
   readonly e820: readonly E820Entry[];
   /** Where the ACPI tables went, when there are any. */
   readonly acpi?: AcpiTables;

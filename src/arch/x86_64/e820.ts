@@ -9,9 +9,13 @@ import { HIMEM_START, MPTABLE_START, ramRegions } from './layout.js';
 export const E820_RAM = 1;
 export const E820_RESERVED = 2;
 
+/** One range of the e820 memory map. */
 export interface E820Entry {
+  /** Guest physical address of its first byte. */
   readonly address: number;
+  /** Its length in bytes. */
   readonly size: number;
+  /** E820_RAM (1, usable) or E820_RESERVED (2). */
   readonly type: number;
 }
 

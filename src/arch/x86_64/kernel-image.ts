@@ -7,7 +7,9 @@ import { loadElfKernel, isElf } from './elf-loader.js';
 import { KernelImageError } from './errors.js';
 import type { SetupHeaderInfo } from './setup-header.js';
 
+/** A kernel image copied into guest memory. */
 export interface LoadedKernel {
+  /** What the image was: an ELF vmlinux or a bzImage. */
   readonly format: 'elf' | 'bzImage';
   /** Guest physical address of the 64-bit entry point: the vCPU's initial rip. */
   readonly entry: number;

@@ -49,15 +49,25 @@ export const XLF_CAN_BE_LOADED_ABOVE_4G = 1 << 1;
 
 /** The header fields a loader reads, decoded. */
 export interface SetupHeaderInfo {
-  readonly setupSects: number; // already mapped 0 -> 4
+  /** setup_sects: the real-mode setup's size in 512-byte sectors (the header's 0 already read as 4). */
+  readonly setupSects: number;
+  /** The boot protocol version, e.g. 0x020f for 2.15. */
   readonly version: number;
+  /** loadflags: LOADED_HIGH, CAN_USE_HEAP, ... */
   readonly loadflags: number;
+  /** initrd_addr_max: the highest byte address the initramfs may occupy. */
   readonly initrdAddrMax: number;
+  /** kernel_alignment: the alignment a relocatable kernel needs, in bytes. */
   readonly kernelAlignment: number;
+  /** relocatable_kernel: whether the kernel may run elsewhere than at prefAddress. */
   readonly relocatable: boolean;
+  /** xloadflags: XLF_KERNEL_64, XLF_CAN_BE_LOADED_ABOVE_4G, ... */
   readonly xloadflags: number;
+  /** cmdline_size: the longest command line the kernel takes, in bytes, NUL excluded. */
   readonly cmdlineSize: number;
+  /** pref_address: the preferred load address (the only one, for a kernel that is not relocatable). */
   readonly prefAddress: bigint;
+  /** init_size: the memory the kernel needs from its runtime start before it reads the e820 map, in bytes. */
   readonly initSize: number;
 }
 

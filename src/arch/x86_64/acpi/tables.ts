@@ -22,12 +22,17 @@ export interface AcpiPlatform extends DsdtDevices {
   readonly cpuCount: number;
 }
 
+/** One ACPI table as written into guest memory. */
 export interface PlacedAcpiTable {
+  /** Its signature: 'RSD PTR ' for the RSDP, else 'XSDT', 'FACP' (the FADT), 'APIC' (the MADT) or 'DSDT'. */
   readonly signature: string;
+  /** Guest physical address of its first byte. */
   readonly address: number;
+  /** Its length in bytes. */
   readonly size: number;
 }
 
+/** Where writeAcpiTables() put the ACPI tables. */
 export interface AcpiTables {
   /** What boot_params.acpi_rsdp_addr must say. */
   readonly rsdpAddress: number;
