@@ -9,6 +9,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, configFromOptions, type ConfigContext, type VmConfig, type VmOptionStrings } from './config.js';
 import { debugEnabled } from './log.js';
+import { TRACE_CATEGORIES } from './trace.js';
 
 /** Exit status for a mistake on the command line (as most Unix tools use). */
 export const EXIT_USAGE = 2;
@@ -28,7 +29,7 @@ export class InfoRequested extends Error {
   }
 }
 
-const SINGLE_OPTIONS = ['kernel', 'initramfs', 'cmdline', 'cpus', 'memory', 'serial', 'console', 'timeout'] as const;
+const SINGLE_OPTIONS = ['kernel', 'initramfs', 'cmdline', 'cpus', 'memory', 'serial', 'console', 'timeout', 'trace', 'traceFile'] as const;
 
 const HELP_NOTES = `
 Serial port and console:
@@ -67,6 +68,8 @@ Examples:
   after 10 minutes (status 124), a kernel panic exits 101:
     tsvmm --timeout 600 --cmdline "quiet -- mount /dev/vda /mnt && /mnt/run-tests" \
           --disk path=tests.ext4,readonly=on
+  Watch one vsock connection packet by packet, and the guest's MMIO accesses:
+    tsvmm --trace vsock,mmio --trace-file trace.txt --vsock cid=3,socket=/tmp/vm.vsock
   How long the boot took, to the first instruction and to init:
     tsvmm --boot-timer --cmdline "quiet -- true"
 
@@ -99,6 +102,8 @@ function buildProgram(output: { out: string[]; err: string[] }): Command {
     .option('--vsock <options>', 'virtio-vsock device: cid=N,socket=PATH (N from 3 to 4294967294)', collect)
     .option('--timeout <seconds>', 'stop the VM after this many seconds; tsvmm then exits with status 124', collect)
     .option('--boot-timer', 'print on stderr when the guest ran its first instruction and when its init started')
+    .option('--trace <list>', `print what the VM does, one line per event, on stderr: a comma-separated list of ${TRACE_CATEGORIES.join(', ')}, or all`, collect)
+    .option('--trace-file <path>', 'write the --trace lines to this file instead of stderr', collect)
     .addHelpText('after', HELP_NOTES)
     .allowExcessArguments(true) // Reported by parseCommandLine with a hint instead of commander's message.
     .exitOverride()
@@ -136,12 +141,17 @@ export function parseCommandLine(argv: string[], context: ConfigContext = {}): V
   return configFromOptions(optionStrings(program.opts()), context);
 }
 
+/** The option as typed: commander's camelCase key back in kebab case (traceFile -> trace-file). */
+function optionName(key: string): string {
+  return key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
+
 function optionStrings(opts: Record<string, string[] | boolean | undefined>): VmOptionStrings {
   const strings: VmOptionStrings = {};
   for (const name of SINGLE_OPTIONS) {
     const values = opts[name];
     if (!Array.isArray(values)) continue;
-    if (values.length > 1) throw new CommandLineError(`--${name}: given ${values.length} times; it takes one value`);
+    if (values.length > 1) throw new CommandLineError(`--${optionName(name)}: given ${values.length} times; it takes one value`);
     strings[name] = values[0];
   }
   if (Array.isArray(opts.disk)) strings.disk = opts.disk;

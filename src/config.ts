@@ -8,7 +8,7 @@
 //   files.ts      file-system checks and where the default guest lives
 import { existsSync } from 'node:fs';
 import { defaultGuestImages, packageRoot } from './config/files.js';
-import { parseCharMode, parseCpus, parseDisk, parseMemory, parseTimeout, parseVsock } from './config/options.js';
+import { parseCharMode, parseCpus, parseDisk, parseMemory, parseTimeout, parseTrace, parseVsock } from './config/options.js';
 import { ConfigError, DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, type CharMode, type VmConfig } from './config/types.js';
 import { settingsFromStartOptions, type VmStartOptions } from './config/start-options.js';
 import { validateGuestImages, validateSettings } from './config/validate.js';
@@ -41,6 +41,10 @@ export interface VmOptionStrings {
   vsock?: string[];
   /** `--timeout SECONDS`. */
   timeout?: string;
+  /** `--trace LIST`: comma-separated categories of src/trace.ts, or `all`. */
+  trace?: string;
+  /** `--trace-file PATH`: where the trace goes instead of stderr. */
+  traceFile?: string;
   /** `--boot-timer`. */
   bootTimer?: boolean;
 }
@@ -71,6 +75,7 @@ export function configFromOptions(options: VmOptionStrings, context: ConfigConte
   if (vsock) settings.vsock = vsock;
   if (options.timeout !== undefined) settings.timeoutSeconds = parseTimeout(options.timeout);
   if (options.bootTimer) settings.bootTimer = true;
+  if (options.trace !== undefined || options.traceFile !== undefined) settings.trace = parseTrace(options.trace, options.traceFile);
   return withGuestImages(settings, options, context);
 }
 

@@ -15,6 +15,7 @@
 // caller can fix; vm.stop(), an AbortSignal or leaving the `await using`
 // scope stops the guest. The CLI's option strings go through
 // configFromOptions() and Vm.startFromConfig().
+export { TRACE_CATEGORIES, type TraceCategory, type TraceConfig } from './trace.js';
 export { Vm, VmAbortedError, runVm, type BootTimes, type VmExit, type VmExitReason } from './vm.js';
 // Vm.boot's types: where the kernel, its command line and its tables went in guest memory.
 export {

@@ -21,6 +21,7 @@ import type { VirtioDevice } from './devices/virtio/device.js';
 import { createVsockDevice } from './devices/virtio/vsock/device.js';
 import { FdWatcher } from './kvm/fd-watcher.js';
 import { guestLog } from './log.js';
+import { openTraceSink, trace, type TraceConfig } from './trace.js';
 import { KvmCap } from './kvm/ioctls.js';
 import { Kvm } from './kvm/kvm.js';
 import type { VmFd } from './kvm/vm-fd.js';
@@ -138,6 +139,7 @@ export class Vm {
     let initSignalled: (times: BootTimes) => void = () => {};
     const initStarted = new Promise<BootTimes>((resolve) => { initSignalled = resolve; });
     try {
+      if (config.trace !== undefined) startTrace(config.trace, cleanup);
       const kvm = Kvm.open();
       cleanup.push('/dev/kvm', () => kvm.close());
       // RAM before the VM, so that it is freed after the VM is closed.
@@ -173,7 +175,7 @@ export class Vm {
 
       const watcher = new FdWatcher();
       cleanup.push('the eventfd watcher', () => watcher.close());
-      const mmio = new Bus('MMIO');
+      const mmio = new Bus('MMIO', 'mmio');
       // One set for all vCPUs: their device accesses are served in one order
       // (src/vcpu/vcpu-set.ts). Its threads stop before the vCPU fds close.
       const vcpuSet = new VcpuSet({ buses: { pio: legacy.pio, mmio } });
@@ -375,6 +377,21 @@ async function createVirtioDevices(config: VmConfig, consoleBackend: CharBackend
     }));
   }
   return devices;
+}
+
+/** `--trace`: every layer writes to the process's tracer (src/trace.ts) until the VM stops. */
+function startTrace(config: TraceConfig, cleanup: CleanupStack): void {
+  let sink;
+  try {
+    sink = openTraceSink(config.file);
+  } catch (error) {
+    throw new ConfigError(`--trace-file: cannot open ${config.file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+  trace.configure(config.categories, sink.fd);
+  cleanup.push('the trace', () => {
+    trace.reset();
+    sink.close();
+  });
 }
 
 /** Vm.start() was given an AbortSignal that had already fired: no VM was built. */

@@ -1,11 +1,14 @@
 // An address space (port I/O or MMIO) divided among devices. A vCPU exit at
 // an address is routed to the device whose range holds it, with the offset
 // into that range, so devices never need to know where they were placed.
+import { accessValue, hex, trace } from '../trace.js';
 
 /** A device on a bus. `data` is 1 to 8 bytes, little-endian, as the guest accessed it. */
 export interface BusDevice {
   read(offset: number, data: Uint8Array): void;
   write(offset: number, data: Uint8Array): void;
+  /** The register at `offset`, by name, for `--trace pio,mmio` (e.g. "QueueNotify"); absent: the offset is shown. */
+  registerName?(offset: number): string | undefined;
 }
 
 interface Mapping {
@@ -18,7 +21,12 @@ interface Mapping {
 export class Bus {
   private readonly mappings: Mapping[] = [];
 
-  constructor(readonly name: string) {}
+  /** `traceCategory`: the `--trace` category that shows this bus's accesses. */
+  constructor(readonly name: string, private readonly traceCategory: 'pio' | 'mmio') {}
+
+  private get traced(): boolean {
+    return trace[this.traceCategory];
+  }
 
   /** Places `device` at [base, base + size); overlapping another device is a programming error. */
   register(base: number, size: number, device: BusDevice, name: string): void {
@@ -38,6 +46,7 @@ export class Bus {
       return false;
     }
     m.device.read(address - m.base, data);
+    if (this.traced) this.traceAccess(m, address, data, '->');
     return true;
   }
 
@@ -45,8 +54,16 @@ export class Bus {
   write(address: number, data: Uint8Array): boolean {
     const m = this.find(address, data.byteLength);
     if (!m) return false;
+    if (this.traced) this.traceAccess(m, address, data, '<-');
     m.device.write(address - m.base, data);
     return true;
+  }
+
+  /** `virtio-mmio@0xd0000000 vsock QueueNotify <- 0x1` (a write) or `... -> 0x...` (a read's answer). */
+  private traceAccess(m: Mapping, address: number, data: Uint8Array, arrow: '<-' | '->'): void {
+    const offset = address - m.base;
+    const register = m.device.registerName?.(offset) ?? `+${hex(offset)}`;
+    trace.line(this.traceCategory, `${m.name}@${hex(m.base)} ${register} ${arrow} ${hex(accessValue(data))}`);
   }
 
   private find(address: number, length: number): Mapping | undefined {

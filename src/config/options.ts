@@ -5,6 +5,7 @@
 import { parseKeyValueList, requireKey } from './key-value.js';
 import { ConfigError, type CharMode, type DiskConfig, type VsockConfig } from './types.js';
 import { parseOnOff, parseSize, parseWholeNumber } from './values.js';
+import { TRACE_CATEGORIES, type TraceCategory, type TraceConfig } from '../trace.js';
 
 /** `--cpus boot=N` (or `--cpus N`). */
 export function parseCpus(text: string): { boot: number } {
@@ -63,4 +64,20 @@ export function parseTimeout(text: string): number {
     throw new ConfigError(`--timeout: "${text}" is not a positive number of seconds up to ${MAX_TIMEOUT_SECONDS} (e.g. --timeout 600)`);
   }
   return seconds;
+}
+
+/**
+ * `--trace LIST` (comma-separated categories, or `all`) and `--trace-file
+ * PATH`: a file alone traces everything into it.
+ */
+export function parseTrace(list: string | undefined, file: string | undefined): TraceConfig {
+  const names = list === undefined || list === 'all' ? [...TRACE_CATEGORIES] : list.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(TRACE_CATEGORIES as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new ConfigError(`--trace: unknown category "${unknown[0] ?? ''}" (valid: ${TRACE_CATEGORIES.join(', ')}, or all)`);
+  }
+  if (file === '') throw new ConfigError('--trace-file: needs a path');
+  const config: TraceConfig = { categories: [...new Set(names as TraceCategory[])] };
+  if (file !== undefined) config.file = file;
+  return config;
 }

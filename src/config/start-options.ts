@@ -3,7 +3,8 @@
 // them ('512M'), objects for disks and vsock. It becomes the same VmConfig
 // the CLI builds, through the same checks, so a mistake is reported with the
 // same one-line ConfigError the CLI prints.
-import { parseCharMode, parseMemory, parseTimeout } from './options.js';
+import type { TraceConfig } from '../trace.js';
+import { parseCharMode, parseMemory, parseTimeout, parseTrace } from './options.js';
 import { ConfigError, DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, type CharMode, type VmConfig } from './types.js';
 
 /**
@@ -56,6 +57,8 @@ export interface VmStartOptions {
   console?: CharOption;
   /** Stop the VM after this many seconds (its exit: reason 'timeout', status 124). */
   timeoutSeconds?: number;
+  /** Trace what the VM does (the CLI's `--trace` and `--trace-file`): categories of src/trace.ts, to stderr or a file. */
+  trace?: TraceConfig;
   /** Aborting it stops the VM (its exit: reason 'aborted'); already aborted, Vm.start() rejects. */
   signal?: AbortSignal;
 }
@@ -85,6 +88,11 @@ export function settingsFromStartOptions(options: VmStartOptions): Omit<VmConfig
     config.vsock = { cid: wholeNumber('--vsock', cid), socket };
   }
   if (options.timeoutSeconds !== undefined) config.timeoutSeconds = parseTimeout(String(options.timeoutSeconds));
+  if (options.trace !== undefined) {
+    const { categories, file } = options.trace;
+    if (!Array.isArray(categories)) throw new ConfigError('--trace: categories must be an array, e.g. { categories: ["vsock"] }');
+    config.trace = parseTrace(categories.join(','), file);
+  }
   return config;
 }
 

@@ -1,5 +1,6 @@
 // The VM configuration tsvmm runs from: what `tsvmm --...` options (or a
 // library caller) describe, already parsed and checked. vm.ts consumes it.
+import type { TraceConfig } from '../trace.js';
 
 /** Where a character device (8250 serial, virtio-console) sends its output and gets its input. */
 export type CharMode =
@@ -82,6 +83,8 @@ export interface VmConfig {
   vsock?: VsockConfig;
   /** Stop the VM after this many seconds (exit status 124, as timeout(1)). */
   timeoutSeconds?: number;
+  /** `--trace` / `--trace-file`: what to trace, and where (src/trace.ts). */
+  trace?: TraceConfig;
   /** Print the boot timer's figures on stderr (the CLI's --boot-timer). */
   bootTimer?: boolean;
 }

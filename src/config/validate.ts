@@ -33,6 +33,7 @@ export function validateSettings(config: VmConfig): void {
   validateCharDevices(config.serial, config.console);
   validateDisks(config.disks);
   if (config.vsock) validateVsock(config.vsock);
+  if (config.trace?.file !== undefined) checkOutputFile('--trace-file', config.trace.file);
 }
 
 export function validateGuestImages(config: VmConfig): void {

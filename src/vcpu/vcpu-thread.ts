@@ -7,6 +7,7 @@
 // worker only runs KVM_RUN and shuttles accesses through shared memory
 // (channel.ts).
 
+import { trace } from '../trace.js';
 import { Worker } from 'node:worker_threads';
 import type { VcpuFd } from '../kvm/vcpu-fd.js';
 import { Ctl, VcpuChannel } from './channel.js';
@@ -111,6 +112,8 @@ export class VcpuThread {
         port: p.port, sharedByteIndex: (sharedBytes?.byteOffset ?? 0) + p.sharedByteIndex,
       })),
       fakeData: fakeWorker?.data,
+      // `--trace exits`: the thread writes its own lines to the trace's file descriptor.
+      trace: trace.exits && trace.sinkFd !== undefined ? { fd: trace.sinkFd, startTime: trace.startTime } : undefined,
     };
     const worker = startModuleWorker(fakeWorker?.module ?? siblingModule(import.meta.url, 'vcpu-worker'), {
       workerData, name: `vcpu${vcpu.id}`,

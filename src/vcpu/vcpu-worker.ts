@@ -12,7 +12,8 @@
 // nothing else: the main thread closes the fd.
 
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { ExitReason, KVM_EXIT_IO_OUT } from '../kvm/exit-reasons.js';
+import { ExitReason, KVM_EXIT_IO_OUT, exitReasonName } from '../kvm/exit-reasons.js';
+import { hex, writeTraceLine } from '../trace.js';
 import { KVM } from '../kvm/ioctls.js';
 import {
   MAP_SHARED, PROT_READ, PROT_WRITE, lastErrno, libc, mapMemory, unmapMemory, viewMemory,
@@ -40,6 +41,8 @@ export interface VcpuWorkerData {
   sharedPortValues: readonly { port: number; sharedByteIndex: number }[];
   /** Tests only: what a fake vCPU module is given (VcpuThreadOptions.fakeWorker). */
   fakeData?: unknown;
+  /** `--trace exits`: where this thread writes a line per exit (src/trace.ts). */
+  trace?: { fd: number; startTime: number };
 }
 
 /**
@@ -84,6 +87,7 @@ function runVcpu(data: VcpuWorkerData, onFirstRun: (at: bigint) => void): VcpuEx
         return errorExit(data.vcpuId, new SystemCallError('KVM_RUN', errno).message);
       }
       const reason = run.exitReason;
+      if (data.trace) writeTraceLine(data.trace.fd, data.trace.startTime, 'exits', describeExitForTrace(data.vcpuId, run, reason));
       if (reason === ExitReason.IO) {
         if (!handleIo(run, link, shared, sharedPorts)) return undefined;
       } else if (reason === ExitReason.MMIO) {
@@ -95,6 +99,18 @@ function runVcpu(data: VcpuWorkerData, onFirstRun: (at: bigint) => void): VcpuEx
   } finally {
     unmapMemory(runAddress, data.mmapSize);
   }
+}
+
+/** `vcpu0 KVM_EXIT_IO out port 0x3f8 size 1`: the exit's reason and what it is about. */
+function describeExitForTrace(vcpuId: number, run: KvmRun, reason: number): string {
+  let details = '';
+  if (reason === ExitReason.IO) {
+    const direction = run.ioDirection === KVM_EXIT_IO_OUT ? 'out' : 'in';
+    details = ` ${direction} port ${hex(run.ioPort)} size ${run.ioSize}${run.ioCount > 1 ? ` count ${run.ioCount}` : ''}`;
+  } else if (reason === ExitReason.MMIO) {
+    details = ` ${run.mmioIsWrite ? 'write' : 'read'} ${hex(run.mmioAddress)} size ${run.mmioData().byteLength}`;
+  }
+  return `vcpu${vcpuId} ${exitReasonName(reason)}${details}`;
 }
 
 /** Returns false when stop was requested while waiting for the main thread. */

@@ -34,7 +34,7 @@ export interface LegacyDevices {
 export function createLegacyDevices(
   vm: VmFd, serialBackend: CharBackend | undefined, onReset: () => void, onPowerOff: () => void,
 ): LegacyDevices {
-  const pio = new Bus('port I/O');
+  const pio = new Bus('port I/O', 'pio');
   const lines: IrqfdLine[] = [];
   let serial: Serial8250 | undefined;
   let serialShared: LegacyDevices['serialShared'];

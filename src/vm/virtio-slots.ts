@@ -42,7 +42,7 @@ export function placeVirtioDevice(where: VirtioPlacement, device: VirtioDevice, 
   const slot = virtioMmioSlot(slotIndex);
   const irq = new IrqfdLine(vm, slot.irq);
   const transport = new MmioTransport(device, memory, irq);
-  mmio.register(slot.base, VIRTIO_MMIO_REGION_SIZE, transport, device.name);
+  mmio.register(slot.base, VIRTIO_MMIO_REGION_SIZE, transport, `virtio-mmio ${device.name}`);
 
   const notifyAddress = slot.base + MmioRegister.QueueNotify;
   const doorbells = device.queueMaxSizes.map((_, queueIndex) => {

@@ -37,10 +37,10 @@ describe.skipIf(!hasKvm)('port I/O exit cost', () => {
       read: (_offset, data) => { reads++; data.fill(0x60); },
       write: (offset) => { if (offset === 7) markers.push(performance.now()); else writes++; },
     };
-    const pio = new Bus('pio');
+    const pio = new Bus('pio', 'pio');
     pio.register(0x3f8, 8, device, 'timing device');
     const shared = new Uint8Array(new SharedArrayBuffer(1));
-    const set = new VcpuSet({ buses: { pio, mmio: new Bus('mmio') } });
+    const set = new VcpuSet({ buses: { pio, mmio: new Bus('mmio', 'mmio') } });
     const thread = set.add({
       vcpu: guest.vcpu,
       sharedBytes: shared, sharedPortValues: [{ port: 0x3fd, sharedByteIndex: 0 }],

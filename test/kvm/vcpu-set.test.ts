@@ -31,8 +31,8 @@ function fakeGuest(program: FakeProgram, vcpuCount: number) {
   const ram = new Int32Array(new SharedArrayBuffer(FAKE_RAM_BYTES));
   const uart = new RecordingDevice();
   const mmio = new RecordingDevice();
-  const pio = new Bus('pio');
-  const mmioBus = new Bus('mmio');
+  const pio = new Bus('pio', 'pio');
+  const mmioBus = new Bus('mmio', 'mmio');
   pio.register(0x3f8, 8, uart, 'recording uart');
   mmioBus.register(0x1000_0000, 0x1000, mmio, 'recording mmio');
   const set = new VcpuSet({ buses: { pio, mmio: mmioBus } });

@@ -40,8 +40,8 @@ function create(code: number[], options: HarnessOptions = {}): Harness {
   const guest = createTinyGuest(code, { irqchip, vcpuCount });
   const uart = new RecordingDevice();
   const mmio = new RecordingDevice();
-  const pioBus = new Bus('pio');
-  const mmioBus = new Bus('mmio');
+  const pioBus = new Bus('pio', 'pio');
+  const mmioBus = new Bus('mmio', 'mmio');
   pioBus.register(UART, 8, uart, 'recording uart');
   mmioBus.register(MMIO_ADDRESS, 0x1000, mmio, 'recording mmio');
   const exits: VcpuExit[] = [];

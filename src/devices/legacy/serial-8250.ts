@@ -112,6 +112,10 @@ export class Serial8250 implements BusDevice {
     this.update();
   }
 
+  registerName(offset: number): string | undefined {
+    return R.SERIAL_REGISTER_NAMES.get(offset);
+  }
+
   read(offset: number, data: Uint8Array): void {
     for (let i = 0; i < data.length; i++) data[i] = this.readRegister(offset + i);
   }

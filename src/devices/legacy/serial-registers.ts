@@ -17,6 +17,9 @@ export const Register = {
   Scratch: 7,
 } as const;
 
+/** Register names by offset, for `--trace pio` (without DLAB: the divisor latch shares offsets 0 and 1). */
+export const SERIAL_REGISTER_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(Register).map(([name, offset]) => [offset, name]));
+
 /** IER: which conditions raise the interrupt. Only the low 4 bits exist on a 16550A. */
 export const IER_RDI = 0x01; // received data available
 export const IER_THRI = 0x02; // transmit holding register empty

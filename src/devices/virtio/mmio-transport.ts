@@ -7,6 +7,7 @@
 // The driver is never trusted: a bad queue setup, a malformed descriptor or
 // any error out of the device sets DEVICE_NEEDS_RESET and raises a
 // config-change interrupt (spec 2.1.2); nothing escapes to the VMM.
+import { trace } from '../../trace.js';
 import type { BusDevice } from '../../bus/bus.js';
 import { guestLog, type GuestLog } from '../../log.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
@@ -49,6 +50,9 @@ export const MmioRegister = {
   ConfigGeneration: 0x0fc,
   Config: 0x100,
 } as const;
+
+/** Register names by offset, for `--trace mmio`. */
+const MMIO_REGISTER_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(MmioRegister).map(([name, offset]) => [offset, name]));
 
 /** Device status bits (spec 2.1). */
 export const DeviceStatus = {
@@ -154,6 +158,11 @@ export class MmioTransport implements BusDevice {
   /** Current Status register value (for logs and tests). */
   get deviceStatus(): number {
     return this.status;
+  }
+
+  registerName(offset: number): string | undefined {
+    if (offset >= MmioRegister.Config) return `Config+0x${(offset - MmioRegister.Config).toString(16)}`;
+    return MMIO_REGISTER_NAMES.get(offset);
   }
 
   read(offset: number, data: Uint8Array): void {
@@ -326,6 +335,7 @@ export class MmioTransport implements BusDevice {
       }, {
         eventIdx: (this.driverFeatures & VIRTIO_F_RING_EVENT_IDX) !== 0n,
         indirect: (this.driverFeatures & VIRTIO_F_RING_INDIRECT_DESC) !== 0n,
+        traceLabel: `${this.device.name} queue ${this.queueSel}`,
       });
       setup.ready = true;
     });
@@ -383,6 +393,7 @@ export class MmioTransport implements BusDevice {
   }
 
   private raiseInterrupt(cause: number): void {
+    if (trace.virtio) trace.line('virtio', `${this.device.name} interrupt: ${cause === MmioInterrupt.UsedBuffer ? 'used buffer' : 'config change'}`);
     this.interruptStatus |= cause;
     this.raisedSinceStatusRead |= cause;
     this.interrupt.trigger();

@@ -14,6 +14,7 @@
 // used_event" (and between "write avail_event" and "re-read avail idx").
 // The typed-array views use host byte order: virtio is little-endian, and so
 // are the hosts KVM runs tsvmm on (x86_64).
+import { trace } from '../../trace.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC } from './device.js';
 import { DESCRIPTOR_SIZE, DescriptorChain, VirtqueueError, readDescriptorChain } from './descriptor-chain.js';
@@ -42,12 +43,15 @@ export interface QueueOptions {
   eventIdx: boolean;
   /** VIRTIO_F_RING_INDIRECT_DESC was negotiated. */
   indirect: boolean;
+  /** How `--trace virtio` names the queue (e.g. "vsock queue 1"). */
+  traceLabel?: string;
 }
 
 export class Virtqueue {
   readonly size: number;
   private readonly memory: GuestMemory;
   private readonly options: QueueOptions;
+  private readonly traceLabel: string;
   private readonly descTable: DataView;
   private readonly availFlags: Uint16Array;
   private readonly availIdx: Uint16Array;
@@ -73,6 +77,7 @@ export class Virtqueue {
     this.size = size;
     this.memory = memory;
     this.options = { eventIdx: options.eventIdx, indirect: options.indirect };
+    this.traceLabel = options.traceLabel ?? 'queue';
 
     const desc = area(memory, 'descriptor table', descTable, DESCRIPTOR_SIZE * size, 16);
     this.descTable = new DataView(desc.buffer, desc.byteOffset, desc.byteLength);
@@ -98,7 +103,11 @@ export class Virtqueue {
     }
     const head = this.availRing[this.nextAvail & (this.size - 1)]!;
     this.nextAvail = (this.nextAvail + 1) & 0xffff;
-    return readDescriptorChain(this.memory, this.descTable, this.size, head, this.options.indirect);
+    const chain = readDescriptorChain(this.memory, this.descTable, this.size, head, this.options.indirect);
+    if (trace.virtio) {
+      trace.line('virtio', `${this.traceLabel} avail: chain ${head}, ${chain.readableLength} bytes to read, ${chain.writableLength} to write`);
+    }
+    return chain;
   }
 
   /** Returns a chain the device will not use yet to the front (e.g. no data to put in an rx buffer). */
@@ -118,6 +127,7 @@ export class Virtqueue {
     this.nextUsed = (this.nextUsed + 1) & 0xffff;
     // Publish the entry only after it is written (Atomics.store orders both).
     Atomics.store(this.usedIdx, 0, this.nextUsed);
+    if (trace.virtio) trace.line('virtio', `${this.traceLabel} used: chain ${chain.head}, ${bytesWritten} bytes written`);
   }
 
   /** After pushUsed calls: whether the driver wants an interrupt now (EVENT_IDX used_event / VIRTQ_AVAIL_F_NO_INTERRUPT). */

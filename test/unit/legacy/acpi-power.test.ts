@@ -17,7 +17,7 @@ let bus: Bus;
 beforeEach(() => {
   powerOffs = 0;
   resets = 0;
-  bus = new Bus('pio');
+  bus = new Bus('pio', 'pio');
   const device = new AcpiPower({ onPowerOff: () => powerOffs++, onReset: () => resets++ });
   bus.register(ACPI_POWER_PORTS.base, ACPI_POWER_PORTS.size, device, 'ACPI power');
 });

@@ -4,7 +4,7 @@ import { bcd, CmosRtc, RtcRegister } from '../../../src/devices/legacy/cmos-rtc.
 import { CMOS_PORTS } from '../../../src/devices/legacy/pc-ports.js';
 
 function rtcAt(iso: string) {
-  const bus = new Bus('pio');
+  const bus = new Bus('pio', 'pio');
   bus.register(CMOS_PORTS.base, CMOS_PORTS.size, new CmosRtc({ now: () => new Date(iso) }), 'rtc');
   const read = (index: number) => {
     bus.write(0x70, Uint8Array.of(index));

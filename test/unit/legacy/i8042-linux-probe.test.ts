@@ -15,7 +15,7 @@ let keyboardInterrupt: CountingInterrupt;
 let driver: LinuxI8042Driver;
 
 beforeEach(() => {
-  bus = new Bus('pio');
+  bus = new Bus('pio', 'pio');
   keyboardInterrupt = new CountingInterrupt();
   const i8042 = new I8042({ onReset: () => { throw new Error('no reset expected'); }, keyboardInterrupt, log: new GuestLog({ enabled: false }) });
   bus.register(I8042_PORTS.base, I8042_PORTS.size, i8042, 'i8042');

@@ -9,7 +9,7 @@ let bus: Bus;
 
 beforeEach(() => {
   resets = 0;
-  bus = new Bus('pio');
+  bus = new Bus('pio', 'pio');
   bus.register(I8042_PORTS.base, I8042_PORTS.size, new I8042({ onReset: () => resets++, log: new GuestLog({ enabled: false }) }), 'i8042');
 });
 

@@ -18,7 +18,7 @@ beforeEach(() => {
   irq = new CountingInterrupt();
   shared = new Uint8Array(new SharedArrayBuffer(2));
   uart = new Serial8250({ backend, interrupt: irq, sharedRegisters: shared });
-  bus = new Bus('pio');
+  bus = new Bus('pio', 'pio');
   bus.register(COM1, 8, uart, 'com1');
 });
 

@@ -6,7 +6,7 @@ import { ACPI_POWER_PORTS, CMOS_PORTS, COM1, I8042_PORTS } from '../../../src/de
 
 describe('IgnoredPorts', () => {
   it('reads all ones and swallows writes on every listed range, next to the real devices', () => {
-    const bus = new Bus('pio');
+    const bus = new Bus('pio', 'pio');
     const ignored = new IgnoredPorts();
     for (const range of HARMLESS_BOOT_PORTS) bus.register(range.base, range.size, ignored, range.why);
     for (const device of [COM1, I8042_PORTS, CMOS_PORTS, ACPI_POWER_PORTS]) bus.register(device.base, device.size, ignored, 'device');

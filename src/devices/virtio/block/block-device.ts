@@ -8,6 +8,7 @@
 // Writes go straight from guest memory to the file (writev, no copy).
 // To bound host memory, at most MAX_IN_FLIGHT_BYTES of data are in flight;
 // past that the device stops popping requests until some complete.
+import { trace } from '../../../trace.js';
 import { basename } from 'node:path';
 import { diskIdProblem } from '../../../config/rules.js';
 import { VirtioDeviceType, type DeviceContext, type VirtioDevice } from '../device.js';
@@ -15,7 +16,7 @@ import { RING_FEATURES, VirtqueueError, type DescriptorChain, type Virtqueue } f
 import { encodeBlockConfig } from './config-space.js';
 import { BlockDeviceError, DiskImage } from './disk-image.js';
 import {
-  ID_BYTES, REQUEST_HEADER_SIZE, RequestStatus, RequestType, SECTOR_SIZE, readRequestHeader,
+  ID_BYTES, REQUEST_HEADER_SIZE, RequestStatus, RequestType, SECTOR_SIZE, readRequestHeader, type RequestHeader,
 } from './request.js';
 
 /** Feature bits (VIRTIO_BLK_F_*). */
@@ -136,11 +137,14 @@ export class VirtioBlock implements VirtioDevice {
       throw new VirtqueueError(`virtio-blk request ${chain.head} has no room for a status byte`);
     }
     const generation = this.generation;
-    const done = (status: number, dataBytes = 0) => this.complete(context, queue, chain, generation, status, dataBytes);
     const header = readRequestHeader(chain);
-    if (!header) return done(RequestStatus.IoError);
     const dataIn = chain.writableLength - 1; // room for data the device writes
     const dataOut = chain.readableLength - REQUEST_HEADER_SIZE; // data the device reads
+    const done = (status: number, dataBytes = 0) => {
+      if (trace.blk) trace.line('blk', describeRequest(header, dataIn, dataOut, status));
+      this.complete(context, queue, chain, generation, status, dataBytes);
+    };
+    if (!header) return done(RequestStatus.IoError);
 
     switch (header.type) {
       case RequestType.In: {
@@ -223,4 +227,20 @@ export class VirtioBlock implements VirtioDevice {
     this.failed = true;
     context.fail(error instanceof VirtqueueError ? message : `internal error: ${message}`);
   }
+}
+
+const REQUEST_TYPE_NAMES: ReadonlyMap<number, string> = new Map([
+  [RequestType.In, 'IN'], [RequestType.Out, 'OUT'], [RequestType.Flush, 'FLUSH'], [RequestType.GetId, 'GET_ID'],
+]);
+const STATUS_NAMES: ReadonlyMap<number, string> = new Map([
+  [RequestStatus.Ok, 'OK'], [RequestStatus.IoError, 'IOERR'], [RequestStatus.Unsupported, 'UNSUPP'],
+]);
+
+/** `IN sector 2048, 4096 bytes: OK`, as `--trace blk` shows a finished request. */
+function describeRequest(header: RequestHeader | undefined, dataIn: number, dataOut: number, status: number): string {
+  const outcome = STATUS_NAMES.get(status) ?? `status ${status}`;
+  if (header === undefined) return `malformed request: ${outcome}`;
+  const type = REQUEST_TYPE_NAMES.get(header.type) ?? `type ${header.type}`;
+  const bytes = header.type === RequestType.Out ? dataOut : header.type === RequestType.In ? dataIn : 0;
+  return `${type} sector ${header.sector}, ${bytes} bytes: ${outcome}`;
 }

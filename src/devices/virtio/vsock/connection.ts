@@ -7,6 +7,8 @@
 //   guest-initiated: connecting --host connect ok--> established (RESPONSE queued)
 //   established --host side finished last--> closing (SHUTDOWN both sent, linger for RST)
 //   any --RST / both directions shut / error / timeout--> closed
+import { trace } from '../../../trace.js';
+import { describePacket } from './packet-trace.js';
 import type net from 'node:net';
 import { ByteQueue } from './byte-queue.js';
 import { ScatterWriter, payloadPool } from './copy.js';
@@ -407,7 +409,9 @@ export class Connection {
   }
 
   private writeHeader(sink: PacketSink, op: number, len = 0, flags = 0): number {
-    encodeHeader(this.header(op, len, flags), Connection.header);
+    const header = this.header(op, len, flags);
+    if (trace.vsock) trace.line('vsock', describePacket('rx', header));
+    encodeHeader(header, Connection.header);
     sink.write(0, Connection.header);
     // The header carried our fwd_cnt: the guest is now up to date.
     this.receiveCredit.announced();

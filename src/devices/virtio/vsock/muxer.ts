@@ -4,6 +4,8 @@
 // are written into rx buffers, round-robin across connections so one busy
 // stream cannot starve the others. Host programs arrive through the listener
 // and their CONNECT line.
+import { trace } from '../../../trace.js';
+import { describePacket } from './packet-trace.js';
 import type net from 'node:net';
 import type { DescriptorChain, Virtqueue } from '../queue.js';
 import { type PendingHandshake, readConnectLine } from './connect-handshake.js';
@@ -272,6 +274,7 @@ export class VsockMuxer implements ConnectionOwner {
     }
     chain.read(0, this.headerBytes);
     const header = decodeHeader(this.headerBytes);
+    if (trace.vsock) trace.line('vsock', describePacket('tx', header));
     if (header.srcCid !== this.options.guestCid) {
       // Not from a socket of this guest: an answer could reach no one (spec 5.10.6.3 addressing).
       this.drop(`a packet from CID ${header.srcCid}, not the guest's CID ${this.options.guestCid}`);
@@ -382,6 +385,7 @@ export class VsockMuxer implements ConnectionOwner {
       if (rst !== undefined) {
         encodeHeader(rst, this.headerBytes);
         chain.write(0, this.headerBytes);
+        if (trace.vsock) trace.line('vsock', describePacket('rx', rst));
         rx.pushUsed(chain, HEADER_SIZE);
         used += 1;
         continue;
