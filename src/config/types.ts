@@ -1,6 +1,7 @@
 // The VM configuration tsvmm runs from: what `tsvmm --...` options (or a
 // library caller) describe, already parsed and checked. vm.ts consumes it.
 import type { TraceConfig } from '../trace.js';
+import { GiB, KiB, MiB } from '../units.js';
 
 /** Where a character device (8250 serial, virtio-console) sends its output and gets its input. */
 export type CharMode =
@@ -102,9 +103,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export const KiB = 1024;
-export const MiB = 1024 * KiB;
-export const GiB = 1024 * MiB;
+export { GiB, KiB, MiB } from '../units.js';
 
 export const DEFAULT_CPUS = 1;
 /** The guest kernel is built with CONFIG_NR_CPUS=32 (guest-images/kernel/guest.config). */

@@ -5,8 +5,6 @@
 // subclasses that say which. A command that fails is not an error at all:
 // its status says so.
 
-import { AGENT_VSOCK_PORT } from './protocol.js';
-
 /** A command did not run to its end for the reason a subclass names. */
 export class ExecError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -105,8 +103,8 @@ export class ExecProtocolError extends ExecError {
  * says how to add one).
  */
 export class ExecNoAgentError extends ExecError {
-  constructor(command: string, waitedMs: number, options?: ErrorOptions) {
-    super(`${describeCommand(command)}: no exec agent answered on vsock port ${AGENT_VSOCK_PORT} within ${waitedMs} ms ` +
+  constructor(command: string, agentPort: number, waitedMs: number, options?: ErrorOptions) {
+    super(`${describeCommand(command)}: no exec agent answered on vsock port ${agentPort} within ${waitedMs} ms ` +
       '(is tsvmm-agent started by the guest\'s init? see docs/exec-agent.md)', options);
     this.name = 'ExecNoAgentError';
   }

@@ -39,9 +39,9 @@ export async function execInGuest(vsock: VsockHost | undefined, command: string,
       return await execOverStream(socket, command, options);
     } catch (error) {
       if (error instanceof VsockAbortError) throw abortError(command, signal!);
-      if (error instanceof VsockTimeoutError) throw new ExecNoAgentError(command, agentWaitMs, { cause: error });
+      if (error instanceof VsockTimeoutError) throw new ExecNoAgentError(command, AGENT_VSOCK_PORT, agentWaitMs, { cause: error });
       if (!(error instanceof VsockRefusedError)) throw error;
-      if (Date.now() >= deadline) throw new ExecNoAgentError(command, agentWaitMs, { cause: error });
+      if (Date.now() >= deadline) throw new ExecNoAgentError(command, AGENT_VSOCK_PORT, agentWaitMs, { cause: error });
     }
     await pause(RETRY_MS, signal, command);
   }

@@ -36,8 +36,7 @@ export function exitReasonName(reason: number): string {
   return `KVM_EXIT_${exitNames.get(reason) ?? reason}`;
 }
 
-/** kvm_run.io.direction */
-export const KVM_EXIT_IO_IN = 0;
+/** kvm_run.io.direction: 0 is KVM_EXIT_IO_IN, 1 KVM_EXIT_IO_OUT. */
 export const KVM_EXIT_IO_OUT = 1;
 
 /** kvm_run.internal.suberror (KVM_EXIT_INTERNAL_ERROR) */

@@ -70,8 +70,6 @@ export const KVM = {
   GET_CPUID2: iowr(0x91, CPUID2_HEADER_SIZE),
 } as const;
 
-export type KvmIoctlName = keyof typeof KVM;
-
 /** KVM_CHECK_EXTENSION capability numbers used by tsvmm (<linux/kvm.h> KVM_CAP_*). */
 export const KvmCap = {
   IRQCHIP: 0,

@@ -26,9 +26,6 @@ export const libc = {
   mmap: lib.func('mmap', 'intptr_t', ['intptr_t', 'size_t', 'int', 'int', 'int', 'int64_t']),
   munmap: lib.func('munmap', 'int', ['intptr_t', 'size_t']),
   eventfd: lib.func('eventfd', 'int', ['uint', 'int']),
-  epollCreate1: lib.func('epoll_create1', 'int', ['int']),
-  epollCtl: lib.func('epoll_ctl', 'int', ['int', 'int', 'int', 'void *']),
-  epollWait: lib.func('epoll_wait', 'int', ['int', 'void *', 'int', 'int']),
   getpid: lib.func('getpid', 'int', []),
   gettid: lib.func('gettid', 'int', []),
   tgkill: lib.func('tgkill', 'int', ['int', 'int', 'int']),
@@ -51,19 +48,11 @@ export const MAP_ANONYMOUS = 0x20;
 export const MAP_NORESERVE = 0x4000;
 export const EFD_NONBLOCK = 0o4000;
 export const EFD_CLOEXEC = 0o2000000;
-export const EPOLL_CLOEXEC = 0o2000000;
-export const EPOLL_CTL_ADD = 1;
-export const EPOLL_CTL_DEL = 2;
-export const EPOLLIN = 0x1;
 
 /** Throws SystemCallError(`call`, errno) when `result` is negative; returns it otherwise. */
 export function check(call: string, result: number): number {
   if (result < 0) throw new SystemCallError(call, koffi.errno());
   return result;
-}
-
-export function openFile(path: string, flags: number): number {
-  return check(`open ${path}`, libc.open(path, flags, 0));
 }
 
 export function closeFd(fd: number): void {

@@ -18,14 +18,6 @@ export interface MemoryRegion {
   readonly hostOffset: number;
 }
 
-/** Converts a guest-supplied 64-bit address to a number, or fails. */
-export function toGuestAddress(value: bigint): number {
-  if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new GuestMemoryError(`guest address 0x${value.toString(16)} is out of range`);
-  }
-  return Number(value);
-}
-
 export class GuestMemory {
   readonly bytes: Uint8Array;
   readonly regions: readonly MemoryRegion[];

@@ -3,9 +3,10 @@
 // The kernel stops parsing its own parameters at "--" and hands everything
 // after it to init (Documentation/admin-guide/kernel-parameters.rst), so VMM
 // parameters always go before that separator.
+import { KiB } from '../../units.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { BootConfigError } from './errors.js';
-import { CMDLINE_MAX_SIZE, CMDLINE_START, KiB, type VirtioMmioSlot } from './layout.js';
+import { CMDLINE_MAX_SIZE, CMDLINE_START, type VirtioMmioSlot } from './layout.js';
 import { SYNTHETIC_CMDLINE_SIZE, type SetupHeaderInfo } from './setup-header.js';
 
 /**

@@ -2,9 +2,10 @@
 // initrd_addr_max) so that it stays clear of the kernel, which decompresses
 // and grows upwards from its load address; Linux frees its pages after
 // unpacking it.
+import { MiB } from '../../units.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { BootConfigError, hex } from './errors.js';
-import { MiB, PAGE_SIZE, alignDown, alignUp } from './layout.js';
+import { PAGE_SIZE, alignDown, alignUp } from './layout.js';
 
 export interface InitramfsPlacementInput {
   /** Size of the initramfs in bytes. */

@@ -23,10 +23,9 @@
 import type { MemoryRegion } from '../../memory/guest-memory.js';
 import { BootConfigError } from './errors.js';
 
+import { GiB, KiB, MiB } from '../../units.js';
+
 export const PAGE_SIZE = 0x1000;
-export const KiB = 1024;
-export const MiB = 1024 * KiB;
-export const GiB = 1024 * MiB;
 
 // --- Low memory: the boot structures the VMM writes for the kernel ---------
 

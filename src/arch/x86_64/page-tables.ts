@@ -6,8 +6,9 @@
 // entries -> four page directories of 512 x 2 MiB pages = the first 4 GiB,
 // which covers all low RAM wherever the kernel and initramfs landed.
 // Entry format: Intel SDM vol. 3, 4.5 "4-Level Paging".
+import { MiB } from '../../units.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { MiB, PAGE_SIZE, PD_COUNT, PD_START, PDPT_START, PML4_START } from './layout.js';
+import { PAGE_SIZE, PD_COUNT, PD_START, PDPT_START, PML4_START } from './layout.js';
 
 const PRESENT = 1n << 0n;
 const WRITABLE = 1n << 1n;

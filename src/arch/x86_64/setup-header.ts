@@ -31,8 +31,6 @@ export const SetupHeaderOffset = {
 
 /** First byte of the setup header. */
 export const SETUP_HEADER_START = 0x1f1;
-/** The header can never extend past 0x202 + 0x7f (the jump offset is a signed byte) ... */
-export const SETUP_HEADER_MAX_END = 0x202 + 0x7f;
 /** ... and struct boot_params leaves room up to 0x290 (_pad7 ends there). */
 export const BOOT_PARAMS_HEADER_LIMIT = 0x290;
 
@@ -45,7 +43,6 @@ export const LOADED_HIGH = 1 << 0;
 export const CAN_USE_HEAP = 1 << 7;
 // xloadflags
 export const XLF_KERNEL_64 = 1 << 0;
-export const XLF_CAN_BE_LOADED_ABOVE_4G = 1 << 1;
 
 /** The header fields a loader reads, decoded. */
 export interface SetupHeaderInfo {
@@ -92,11 +89,6 @@ export function readSetupHeader(bytes: Uint8Array): SetupHeaderInfo {
     prefAddress: view.getBigUint64(o.prefAddress, true),
     initSize: view.getUint32(o.initSize, true),
   };
-}
-
-/** End (exclusive) of the setup header: 0x202 + the jump's offset byte at 0x201 (boot.rst). */
-export function setupHeaderEnd(bytes: Uint8Array): number {
-  return 0x202 + bytes[SetupHeaderOffset.jump + 1]!;
 }
 
 // Values tsvmm puts in the header it synthesizes for an ELF vmlinux, which

@@ -23,22 +23,22 @@ export const SERIAL_REGISTER_NAMES: ReadonlyMap<number, string> = new Map(Object
 /** IER: which conditions raise the interrupt. Only the low 4 bits exist on a 16550A. */
 export const IER_RDI = 0x01; // received data available
 export const IER_THRI = 0x02; // transmit holding register empty
-export const IER_RLSI = 0x04; // receiver line status
-export const IER_MSI = 0x08; // modem status
+const IER_RLSI = 0x04; // receiver line status
+const IER_MSI = 0x08; // modem status
 export const IER_MASK = 0x0f;
 
 /** IIR: the highest-priority pending source (bit 0 set = none), FIFO state in bits 6-7. */
 export const IIR_NO_INTERRUPT = 0x01;
-export const IIR_MODEM_STATUS = 0x00;
+const IIR_MODEM_STATUS = 0x00;
 export const IIR_THR_EMPTY = 0x02;
 export const IIR_RX_DATA = 0x04;
-export const IIR_RX_LINE_STATUS = 0x06;
+const IIR_RX_LINE_STATUS = 0x06;
 export const IIR_FIFOS_ENABLED = 0xc0;
 
 /** FCR (write-only). */
 export const FCR_ENABLE_FIFO = 0x01;
 export const FCR_CLEAR_RX = 0x02;
-export const FCR_CLEAR_TX = 0x04;
+const FCR_CLEAR_TX = 0x04;
 
 /** LCR: bit 7 maps the divisor latch over offsets 0 and 1. */
 export const LCR_DLAB = 0x80;

@@ -119,8 +119,6 @@ export const CPUID_ENTRY_SIZE = 40;
 export const CPUID_ENTRY_OFFSETS = {
   function: 0, index: 4, flags: 8, eax: 12, ebx: 16, ecx: 20, edx: 24,
 } as const;
-/** kvm_cpuid_entry2.flags: the leaf has sub-leaves selected by ECX (`index`). */
-export const KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1; // (sic: the kernel header spells it so)
 
 export interface CpuidEntry {
   function: number;

@@ -14,8 +14,6 @@ export const USER_MEMORY_REGION_SIZE = 32;
 export const USER_MEMORY_REGION_OFFSETS = {
   slot: 0, flags: 4, guestPhysAddr: 8, memorySize: 16, userspaceAddr: 24,
 } as const;
-export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;
-export const KVM_MEM_READONLY = 1 << 1;
 
 export interface UserMemoryRegion {
   slot: number;
@@ -41,7 +39,6 @@ export function encodeUserMemoryRegion(region: UserMemoryRegion): Uint8Array {
 export const IRQFD_SIZE = 32;
 export const IRQFD_OFFSETS = { fd: 0, gsi: 4, flags: 8, resamplefd: 12 } as const;
 export const KVM_IRQFD_FLAG_DEASSIGN = 1 << 0;
-export const KVM_IRQFD_FLAG_RESAMPLE = 1 << 1;
 
 export interface IrqFd {
   fd: number;

@@ -62,6 +62,3 @@ export function buildMadt(cpuCount: number): Uint8Array {
 export function ioapicId(cpuCount: number): number {
   return cpuCount;
 }
-
-/** Offset of the first interrupt controller structure in the table. */
-export const MADT_ENTRIES_OFFSET = SDT_HEADER_SIZE + MADT_FIXED_FIELDS_SIZE;
