@@ -1,6 +1,6 @@
 // `--trace`: the options, the line formats of each layer, and that nothing
 // is written while tracing is off.
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,16 +11,14 @@ import { parseTrace } from '../../src/config/options.js';
 import { Op, SHUTDOWN_BOTH, type PacketHeader } from '../../src/devices/virtio/vsock/packet.js';
 import { describePacket } from '../../src/devices/virtio/vsock/packet-trace.js';
 import { TRACE_CATEGORIES, trace } from '../../src/trace.js';
+import { fakePackageRoot } from '../helpers/fake-package.js';
 
 let dir: string;
 let root: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'tsvmm-trace-'));
-  root = join(dir, 'pkg');
-  mkdirSync(join(root, 'guest-images', 'out'), { recursive: true });
-  writeFileSync(join(root, 'guest-images', 'out', 'vmlinux'), 'kernel');
-  writeFileSync(join(root, 'guest-images', 'out', 'initramfs.cpio.gz'), 'initramfs');
+  root = fakePackageRoot(dir);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(() => trace.reset());

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandLineError, InfoRequested, parseCommandLine, runCli } from '../../../src/cli.js';
 import { ConfigError, type VmConfig } from '../../../src/config.js';
+import { fakePackageRoot } from '../../helpers/fake-package.js';
 
 let dir: string;
 let root: string;
@@ -11,10 +12,7 @@ let kernel: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'tsvmm-cli-'));
-  root = join(dir, 'pkg');
-  mkdirSync(join(root, 'guest-images', 'out'), { recursive: true });
-  writeFileSync(join(root, 'guest-images', 'out', 'vmlinux'), 'kernel');
-  writeFileSync(join(root, 'guest-images', 'out', 'initramfs.cpio.gz'), 'initramfs');
+  root = fakePackageRoot(dir);
   kernel = join(dir, 'bzImage');
   writeFileSync(kernel, 'k');
 });

@@ -1,11 +1,12 @@
 // Vm.start()'s typed options: the same VmConfig and the same one-line errors
 // as the CLI's option strings, with the library's own defaults.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configErrorOf, fakePackageRoot } from '../../helpers/fake-package.js';
 import {
-  ConfigError, configFromOptions, configFromStartOptions, type VmOptionStrings, type VmStartOptions,
+  configFromOptions, configFromStartOptions, type VmOptionStrings, type VmStartOptions,
 } from '../../../src/config.js';
 
 let dir: string;
@@ -14,10 +15,7 @@ let disk: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'tsvmm-start-options-'));
-  root = join(dir, 'pkg');
-  mkdirSync(join(root, 'guest-images', 'out'), { recursive: true });
-  writeFileSync(join(root, 'guest-images', 'out', 'vmlinux'), 'kernel');
-  writeFileSync(join(root, 'guest-images', 'out', 'initramfs.cpio.gz'), 'initramfs');
+  root = fakePackageRoot(dir);
   disk = join(dir, 'disk.img');
   writeFileSync(disk, 'x');
 });
@@ -27,15 +25,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const fromObject = (options: VmStartOptions) => configFromStartOptions(options, { packageRoot: root });
 const fromStrings = (options: VmOptionStrings) => configFromOptions(options, { packageRoot: root });
 
-function errorOf(make: () => unknown): string {
-  try {
-    make();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
+const errorOf = configErrorOf;
 
 describe('Vm.start() options', () => {
   it('default to the default guest, 1 vCPU, 512M and a silent serial port', () => {
