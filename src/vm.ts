@@ -29,7 +29,6 @@ import { allocateGuestRam, registerGuestRam } from './memory/ram.js';
 import type { VcpuExit } from './vcpu/vcpu-exit.js';
 import { VcpuSet } from './vcpu/vcpu-set.js';
 import type { VcpuThread } from './vcpu/vcpu-thread.js';
-import { SHARED_LSR, SHARED_MSR } from './devices/legacy/serial-8250.js';
 import { BootTimer, formatBootTimes, type BootTimes } from './vm/boot-timer.js';
 import { CleanupStack } from './vm/cleanup-stack.js';
 import { PanicWatch, resetWasPanic } from './vm/guest-panic.js';
@@ -44,10 +43,6 @@ import {
 
 export type { VmExit, VmExitReason } from './vm/vm-exit.js';
 export type { BootTimes } from './vm/boot-timer.js';
-
-/** 8250 register offsets: line status and modem status. */
-const LSR_OFFSET = 5;
-const MSR_OFFSET = 6;
 
 /**
  * A running VM, made by Vm.start() (or Vm.startFromConfig()). It runs until
@@ -224,16 +219,9 @@ export class Vm {
         return vcpu;
       });
 
-      // The UART's line and modem status are read before every console
-      // byte: the workers answer those reads from shared memory.
-      const serialPort = legacy.serialShared?.port;
       const vcpus = vcpuFds.map((vcpu, index) => vcpuSet.add({
         vcpu,
-        sharedBytes: legacy.serialShared?.registers,
-        sharedPortValues: serialPort === undefined ? [] : [
-          { port: serialPort + LSR_OFFSET, sharedByteIndex: SHARED_LSR },
-          { port: serialPort + MSR_OFFSET, sharedByteIndex: SHARED_MSR },
-        ],
+        ...legacy.workerAnsweredReads,
         onExit: (exit) => requestStop(vcpuExitToVmExit(exit, guestEndedOnItsOwn)),
         onFirstRun: index === 0 ? (at) => bootTimer.markFirstInstruction(at) : undefined,
       }));

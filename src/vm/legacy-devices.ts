@@ -11,7 +11,9 @@ import { CmosRtc } from '../devices/legacy/cmos-rtc.js';
 import { HARMLESS_BOOT_PORTS, IgnoredPorts } from '../devices/legacy/ignored-ports.js';
 import { I8042 } from '../devices/legacy/i8042.js';
 import { ACPI_POWER_PORTS, CMOS_PORTS, COM1, I8042_PORTS } from '../devices/legacy/pc-ports.js';
-import { Serial8250 } from '../devices/legacy/serial-8250.js';
+import { SHARED_LSR, SHARED_MSR, Serial8250 } from '../devices/legacy/serial-8250.js';
+import { Register } from '../devices/legacy/serial-registers.js';
+import type { SharedPortValue } from '../vcpu/vcpu-thread.js';
 import type { VmFd } from '../kvm/vm-fd.js';
 import { IrqfdLine } from './irq-line.js';
 
@@ -19,10 +21,12 @@ export interface LegacyDevices {
   readonly pio: Bus;
   readonly serial?: Serial8250;
   /**
-   * Shared with the vCPU workers, which answer reads of the UART's line and
-   * modem status registers from it without a round trip to this thread.
+   * The port reads the vCPU workers answer themselves, from bytes the UART
+   * keeps up to date: its line and modem status registers, read before every
+   * console byte, so a boot log costs no round trip to the main thread per
+   * character (docs/architecture.md, "Reads answered in the worker").
    */
-  readonly serialShared?: { port: number; registers: Uint8Array };
+  readonly workerAnsweredReads: { sharedBytes?: Uint8Array; sharedPortValues: SharedPortValue[] };
   close(): void;
 }
 
@@ -37,7 +41,7 @@ export function createLegacyDevices(
   const pio = new Bus('port I/O', 'pio');
   const lines: IrqfdLine[] = [];
   let serial: Serial8250 | undefined;
-  let serialShared: LegacyDevices['serialShared'];
+  let workerAnsweredReads: LegacyDevices['workerAnsweredReads'] = { sharedPortValues: [] };
 
   if (serialBackend) {
     const registers = new Uint8Array(new SharedArrayBuffer(2));
@@ -45,7 +49,13 @@ export function createLegacyDevices(
     lines.push(line);
     serial = new Serial8250({ backend: serialBackend, interrupt: line, sharedRegisters: registers });
     pio.register(COM1.base, COM1.size, serial, 'serial 8250 (COM1)');
-    serialShared = { port: COM1.base, registers };
+    workerAnsweredReads = {
+      sharedBytes: registers,
+      sharedPortValues: [
+        { port: COM1.base + Register.LineStatus, sharedByteIndex: SHARED_LSR },
+        { port: COM1.base + Register.ModemStatus, sharedByteIndex: SHARED_MSR },
+      ],
+    };
   }
   // IRQ 1 carries the controller's answers for the (absent) keyboard, so
   // that Linux's atkbd gets its NAKs at once instead of waiting them out.
@@ -60,7 +70,7 @@ export function createLegacyDevices(
   }
 
   return {
-    pio, serial, serialShared,
+    pio, serial, workerAnsweredReads,
     close: () => lines.forEach((line) => line.close()),
   };
 }
