@@ -12,8 +12,9 @@ export {
   type Registers, type SpecialRegisters, type DescriptorTable, type FpuState, type Segment,
 } from './registers.js';
 export { bootMsrs, type Msr } from './msrs.js';
-export { setLapicLocalInterrupts, LAPIC_STATE_SIZE } from './lapic.js';
+export { setLapicLocalInterrupts } from './lapic.js';
 export { patchCpuid, type CpuidEntry, type CpuidOptions } from './cpuid.js';
-export { buildMpTable, writeMpTable, MAX_CPUS } from './mptable.js';
+export { buildMpTable, writeMpTable } from './mptable.js';
+export { MAX_CPUS } from './layout.js';
 export { writeAcpiTables, type AcpiPlatform, type AcpiTables, type PlacedAcpiTable } from './acpi/tables.js';
 export type { DsdtDevices } from './acpi/dsdt.js';

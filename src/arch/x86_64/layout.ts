@@ -179,3 +179,10 @@ export function alignDown(value: number, alignment: number): number {
 export function alignUp(value: number, alignment: number): number {
   return alignDown(value + alignment - 1, alignment);
 }
+
+/**
+ * The most vCPUs the machine can describe: APIC ids are 8 bits, 0xff is the
+ * broadcast id, and the IOAPIC takes the id after the last CPU's. (The VM
+ * configuration has its own, lower limit: the guest kernel's NR_CPUS.)
+ */
+export const MAX_CPUS = 254;

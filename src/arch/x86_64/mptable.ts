@@ -9,9 +9,8 @@
 //     IOAPIC pin, and the two local interrupts (LINT0, LINT1).
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { BootConfigError } from './errors.js';
-import { IOAPIC_PIN_COUNT, IOAPIC_START, LAPIC_START, MPTABLE_START } from './layout.js';
+import { IOAPIC_PIN_COUNT, IOAPIC_START, LAPIC_START, MAX_CPUS, MPTABLE_START } from './layout.js';
 
-export const MAX_CPUS = 254; // APIC ids are 8 bits, 0xff is broadcast, and the IOAPIC takes id = cpu count
 
 const FLOATING_POINTER_SIZE = 16;
 const TABLE_HEADER_SIZE = 44;

@@ -80,11 +80,6 @@ export const TSVMM_VENDOR_ID = 0x4d565354;
 /** Registers (0x000-0x0ff) plus 0x100 bytes of device config space. */
 export const VIRTIO_MMIO_REGION_SIZE = 0x200;
 
-/** The kernel option announcing a device (needs CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES). */
-export function virtioMmioKernelParameter(base: number, irq: number): string {
-  return `virtio_mmio.device=4K@0x${base.toString(16)}:${irq}`;
-}
-
 /**
  * What the transport reports, one kind per mistake (the guest log counts and
  * rate-limits per kind, so a driver looping on one cannot hide another).

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_RING_INDIRECT_DESC, VIRTIO_F_VERSION_1 } from '../../../src/devices/virtio/device.js';
 import {
-  DeviceStatus, MmioInterrupt, MmioLogKind, MmioRegister, TSVMM_VENDOR_ID, VIRTIO_MMIO_REGION_SIZE, virtioMmioKernelParameter,
+  DeviceStatus, MmioInterrupt, MmioLogKind, MmioRegister, TSVMM_VENDOR_ID, VIRTIO_MMIO_REGION_SIZE,
 } from '../../../src/devices/virtio/mmio-transport.js';
 import { GuestLog, LOG_LINES_PER_WINDOW } from '../../../src/log.js';
 import { VirtioTestDriver } from '../../helpers/virtio-driver.js';
@@ -28,7 +28,6 @@ describe('virtio-mmio transport registers', () => {
     expect(maxima).toEqual([256, 64, 8, 0]);
     expect(driver.readRegister(MmioRegister.ShmLenLow)).toBe(0xffff_ffff);
     expect(VIRTIO_MMIO_REGION_SIZE).toBe(0x200);
-    expect(virtioMmioKernelParameter(0xd000_0000, 5)).toBe('virtio_mmio.device=4K@0xd0000000:5');
   });
 
   it('offers the device features plus VERSION_1, 32 bits at a time', () => {

@@ -14,7 +14,7 @@
 // raises is named, with its trigger mode, in that device's _CRS in the DSDT.
 import { BootConfigError } from '../errors.js';
 import { IOAPIC_START, LAPIC_START } from '../layout.js';
-import { MAX_CPUS } from '../mptable.js';
+import { MAX_CPUS } from '../layout.js';
 import { buildSdt, SDT_HEADER_SIZE } from './sdt-header.js';
 
 /** ACPI 6.5 MADT revision (Table 5.19). */
