@@ -14,7 +14,7 @@ import {
 import { REGS_SIZE, SREGS_SIZE } from './structs/registers.js';
 import {
   IOEVENTFD_SIZE, IRQFD_SIZE, IRQ_LEVEL_SIZE, PIT_CONFIG_SIZE, USER_MEMORY_REGION_SIZE,
-} from './structs/vm-config.js';
+} from './structs/vm-ioctl-structs.js';
 
 const IOC_NONE = 0;
 const IOC_WRITE = 1;

@@ -9,7 +9,7 @@ import {
   KVM_IOEVENTFD_FLAG_DATAMATCH, KVM_IOEVENTFD_FLAG_DEASSIGN, KVM_IOEVENTFD_FLAG_PIO,
   KVM_IRQFD_FLAG_DEASSIGN, KVM_PIT_SPEAKER_DUMMY,
   encodeIoeventfd, encodeIrqLevel, encodeIrqfd, encodePitConfig, encodeUserMemoryRegion,
-} from './structs/vm-config.js';
+} from './structs/vm-ioctl-structs.js';
 import { VcpuFd } from './vcpu-fd.js';
 
 /** Where a guest write should signal an eventfd instead of exiting to user space. */

@@ -20,7 +20,7 @@ import {
   KVM_IOEVENTFD_FLAG_DATAMATCH, KVM_IOEVENTFD_FLAG_PIO, PIT_CONFIG_OFFSETS, PIT_CONFIG_SIZE,
   USER_MEMORY_REGION_OFFSETS, USER_MEMORY_REGION_SIZE,
   encodeIoeventfd, encodeIrqLevel, encodeIrqfd, encodePitConfig, encodeUserMemoryRegion,
-} from '../../../src/kvm/structs/vm-config.js';
+} from '../../../src/kvm/structs/vm-ioctl-structs.js';
 
 describe('struct sizes and offsets match <linux/kvm.h>', () => {
   it('kvm_regs', () => {

@@ -1,4 +1,5 @@
-// Byte layouts of the VM-wide configuration structs of <linux/kvm.h>:
+// Byte layouts of the VM-wide structs that the VM fd's ioctls take (<linux/kvm.h>; not
+// to be confused with the VmConfig of src/config, what the user asked for):
 //
 //   struct kvm_userspace_memory_region  a slot of guest RAM     (KVM_SET_USER_MEMORY_REGION)
 //   struct kvm_irqfd                    eventfd -> interrupt    (KVM_IRQFD)
