@@ -26,7 +26,6 @@ import { KvmCap } from './kvm/ioctls.js';
 import { Kvm } from './kvm/kvm.js';
 import type { VmFd } from './kvm/vm-fd.js';
 import { allocateGuestRam, registerGuestRam } from './memory/ram.js';
-import type { VcpuExit } from './vcpu/vcpu-exit.js';
 import { VcpuSet } from './vcpu/vcpu-set.js';
 import type { VcpuThread } from './vcpu/vcpu-thread.js';
 import { BootTimer, formatBootTimes, type BootTimes } from './vm/boot-timer.js';
@@ -38,7 +37,8 @@ import { createLegacyDevices } from './vm/legacy-devices.js';
 import { applyVcpuBootState } from './vm/vcpu-boot-state.js';
 import { placeVirtioDevice } from './vm/virtio-slots.js';
 import {
-  aborted, guestDied, guestEnded, guestPanicked, guestReportedExit, stoppedBySignal, timedOut, type VmExit,
+  aborted, guestEndedVerdict, guestPanicked, guestReportedExit, stoppedBySignal, timedOut, vcpuStoppedVerdict,
+  type GuestEvidence, type VmExit,
 } from './vm/vm-exit.js';
 
 export type { VmExit, VmExitReason } from './vm/vm-exit.js';
@@ -152,12 +152,12 @@ export class Vm {
         onInitStarted: () => { if (bootTimer.markInit()) initSignalled(bootTimer.times); },
       });
       const panicWatch = new PanicWatch((reason) => requestStop(guestPanicked(reason)));
-      const guestEndedOnItsOwn = (how: 'reset' | 'poweroff') => {
-        if (how === 'reset' && (resetWasPanic(ram.memory) || panicWatch.reason !== undefined)) {
-          return guestPanicked(panicWatch.reason);
-        }
-        return guestEnded(how, guestStatus.reportedStatus);
-      };
+      const evidence = (): GuestEvidence => ({
+        kernelPanicked: resetWasPanic(ram.memory) || panicWatch.reason !== undefined,
+        panicReason: panicWatch.reason,
+        reportedStatus: guestStatus.reportedStatus,
+      });
+      const guestEndedOnItsOwn = (how: 'reset' | 'poweroff') => guestEndedVerdict(how, evidence());
 
       const quit = () => requestStop({ reason: 'quit', status: 0, message: 'stopped at the user\'s request (Ctrl-A x)' });
       const watchConsole = (bytes: Uint8Array) => panicWatch.feed(bytes);
@@ -222,7 +222,7 @@ export class Vm {
       const vcpus = vcpuFds.map((vcpu, index) => vcpuSet.add({
         vcpu,
         ...legacy.workerAnsweredReads,
-        onExit: (exit) => requestStop(vcpuExitToVmExit(exit, guestEndedOnItsOwn)),
+        onExit: (exit) => requestStop(vcpuStoppedVerdict(exit, evidence())),
         onFirstRun: index === 0 ? (at) => bootTimer.markFirstInstruction(at) : undefined,
       }));
       vm = new Vm(boot, vcpus, cleanup, bootTimer, initStarted, vsock, { serial: serialBackend?.callerEnd, console: consoleBackend?.callerEnd });
@@ -396,8 +396,3 @@ function readUserFile(path: string, option: string): Uint8Array {
   }
 }
 
-function vcpuExitToVmExit(exit: VcpuExit, guestEndedOnItsOwn: (how: 'reset' | 'poweroff') => VmExit): VmExit {
-  if (exit.kind === 'system-event' && exit.systemEvent === 'reset') return guestEndedOnItsOwn('reset');
-  if (exit.kind === 'system-event' && exit.systemEvent === 'shutdown') return guestEndedOnItsOwn('poweroff');
-  return guestDied(exit.message);
-}

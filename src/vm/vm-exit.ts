@@ -1,6 +1,7 @@
 // How a VM ended, and the exit status tsvmm gives for it. A CI step reads
 // nothing but that status, so each way of ending has its own, and the
 // README's "Exit status" table is this file in prose.
+import type { VcpuExit } from '../vcpu/vcpu-exit.js';
 
 /** Why a VM stopped. */
 export type VmExitReason =
@@ -77,4 +78,33 @@ export function guestDied(message: string): VmExit {
 
 export function aborted(): VmExit {
   return { reason: 'aborted', status: EXIT_ABORTED, message: 'stopped: the abort signal fired' };
+}
+
+/** What tsvmm knows of the guest's end when it has to decide the verdict. */
+export interface GuestEvidence {
+  /** The kernel panicked: the warm-reset flag only its panic path sets, or a panic line on its console. */
+  readonly kernelPanicked: boolean;
+  /** The panic's reason, when it reached a console. */
+  readonly panicReason: string | undefined;
+  /** What the guest reported through the STATUS register, if anything. */
+  readonly reportedStatus: number | undefined;
+}
+
+/** The guest reset or powered off on its own: its reported status (or 0), unless the reset followed a panic. */
+export function guestEndedVerdict(how: 'reset' | 'poweroff', evidence: GuestEvidence): VmExit {
+  if (how === 'reset' && evidence.kernelPanicked) return guestPanicked(evidence.panicReason);
+  return guestEnded(how, evidence.reportedStatus);
+}
+
+/**
+ * A vCPU stopped for good. A kernel that panicked may end in a triple fault
+ * rather than the reset it asked for (Linux falls back through its reboot
+ * methods, ending in a jump to the reset vector, while the reset it asked
+ * for first is still on its way to the device): the panic is the verdict.
+ */
+export function vcpuStoppedVerdict(exit: VcpuExit, evidence: GuestEvidence): VmExit {
+  if (exit.kind === 'system-event' && exit.systemEvent === 'reset') return guestEndedVerdict('reset', evidence);
+  if (exit.kind === 'system-event' && exit.systemEvent === 'shutdown') return guestEndedVerdict('poweroff', evidence);
+  if (exit.kind === 'triple-fault' && evidence.kernelPanicked) return guestPanicked(evidence.panicReason);
+  return guestDied(exit.message);
 }

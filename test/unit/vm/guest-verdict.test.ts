@@ -8,8 +8,10 @@ import {
 } from '../../../src/devices/guest-status.js';
 import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { PanicWatch, resetWasPanic } from '../../../src/vm/guest-panic.js';
+import type { VcpuExit } from '../../../src/vcpu/vcpu-exit.js';
 import {
-  EXIT_GUEST_PANIC, EXIT_TIMEOUT, guestEnded, guestPanicked, guestReportedExit, timedOut,
+  EXIT_GUEST_PANIC, EXIT_TIMEOUT, guestEnded, guestEndedVerdict, guestPanicked, guestReportedExit, timedOut,
+  vcpuStoppedVerdict, type GuestEvidence,
 } from '../../../src/vm/vm-exit.js';
 
 const byte = (value: number) => Uint8Array.of(value);
@@ -102,5 +104,27 @@ describe('exit statuses', () => {
     expect(guestEnded('poweroff', 5)).toEqual({ reason: 'poweroff', status: 5 });
     expect(guestPanicked('oops')).toEqual({ reason: 'panic', status: EXIT_GUEST_PANIC, message: 'guest kernel panicked: "oops"' });
     expect(timedOut(15)).toEqual({ reason: 'timeout', status: EXIT_TIMEOUT, message: 'timed out after 15 s: the VM was stopped' });
+  });
+});
+
+describe('the verdict when a vCPU stops for good', () => {
+  const tripleFault: VcpuExit = {
+    vcpuId: 0, kind: 'triple-fault', exitReason: 8, exitReasonName: 'KVM_EXIT_SHUTDOWN', rip: 0xfff0n,
+    message: 'triple fault (KVM_EXIT_SHUTDOWN) at rip 0xfff0',
+  };
+  const reset: VcpuExit = { ...tripleFault, kind: 'system-event', exitReason: 24, systemEvent: 'reset', message: 'reset' };
+  const calm: GuestEvidence = { kernelPanicked: false, panicReason: undefined, reportedStatus: undefined };
+
+  it('a triple fault after a panic is the panic (Linux fell back to the reset vector before its reset request landed)', () => {
+    const panicked = { ...calm, kernelPanicked: true, panicReason: 'Too many boot init vars at `w31\'' };
+    expect(vcpuStoppedVerdict(tripleFault, panicked)).toEqual(guestPanicked(panicked.panicReason));
+    expect(vcpuStoppedVerdict(tripleFault, { ...calm, kernelPanicked: true })).toMatchObject({ reason: 'panic', status: EXIT_GUEST_PANIC });
+  });
+
+  it('a triple fault without a panic is a guest that died; a reset is the reported status, or the panic', () => {
+    expect(vcpuStoppedVerdict(tripleFault, calm)).toMatchObject({ reason: 'guest-died', status: 1 });
+    expect(vcpuStoppedVerdict(reset, { ...calm, reportedStatus: 6 })).toEqual(guestEnded('reset', 6));
+    expect(vcpuStoppedVerdict(reset, { ...calm, kernelPanicked: true })).toMatchObject({ reason: 'panic' });
+    expect(guestEndedVerdict('poweroff', { ...calm, kernelPanicked: true })).toEqual(guestEnded('poweroff', undefined));
   });
 });
