@@ -1,15 +1,31 @@
 // Runs the built CLI (dist/cli.js, what users run) from end-to-end tests.
 // `npm test` compiles first; when running vitest by hand, run `npm run build`.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from './guest-images.js';
 import { runProcess, type ProcessResult } from './run-process.js';
 
 export const cliPath = join(projectRoot, 'dist', 'cli.js');
 
+/**
+ * `TSVMM_E2E_TRACE=vsock,virtio` (any --trace list): every tsvmm a test
+ * starts writes that trace to its own file in TSVMM_E2E_TRACE_DIR (default
+ * the system's temporary folder), named after the process, for looking into
+ * a failure after the fact.
+ */
+function traceArgs(): string[] {
+  const categories = process.env.TSVMM_E2E_TRACE;
+  if (!categories) return [];
+  const dir = process.env.TSVMM_E2E_TRACE_DIR ?? tmpdir();
+  tracedRuns += 1;
+  return ['--trace', categories, '--trace-file', join(dir, `tsvmm-trace-${process.pid}-${tracedRuns}.txt`)];
+}
+let tracedRuns = 0;
+
 /** Runs tsvmm to completion. */
 export function runTsvmm(args: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<ProcessResult> {
-  return runProcess(process.execPath, [cliPath, ...args], { timeoutMs: options.timeoutMs ?? 120_000, input: options.input });
+  return runProcess(process.execPath, [cliPath, ...traceArgs(), ...args], { timeoutMs: options.timeoutMs ?? 120_000, input: options.input });
 }
 
 /**
@@ -47,7 +63,7 @@ export interface RunningTsvmm {
 
 /** `stdin: true` gives tsvmm a pipe as its standard input (child.stdin), for input typed step by step. */
 export function startTsvmm(args: string[], options: { stdin?: boolean } = {}): RunningTsvmm {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cliPath, ...traceArgs(), ...args], { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   let output = '';
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer) => {
