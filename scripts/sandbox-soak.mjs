@@ -19,13 +19,14 @@ const USAGE = `usage: npm run sandbox:soak -- [options]
   --guest-cpus N    vCPUs of each guest (default 1)
   --guest NAME      default or full (the fuller ACPI kernel; default default)
   --load N          CPU hogs on the host while it runs (default 0)
+  --l1-load N       CPU hogs inside the sandbox, next to the guests (default 0)
   --cpu-model NAME  the sandbox's emulated CPU (default max)
   --tcg MODE        multi or single threaded TCG (default multi)
   --l1-append ARGS  extra sandbox kernel parameters, space-separated
   --cpus N          sandbox (L1) vCPUs (default 2)`;
 
 const flags = parseFlags(process.argv.slice(2), {
-  rounds: 3, boots: 20, vmm: 'both', 'guest-cpus': 1, guest: 'default', load: 0, 'cpu-model': 'max', tcg: 'multi', 'l1-append': '', cpus: 2,
+  rounds: 3, boots: 20, vmm: 'both', 'guest-cpus': 1, guest: 'default', load: 0, 'l1-load': 0, 'cpu-model': 'max', tcg: 'multi', 'l1-append': '', cpus: 2,
 }, USAGE);
 
 /** Busy loops in child processes, for a loaded host. */
@@ -60,7 +61,7 @@ try {
         done();
       },
     });
-    const command = shellCommand(['node', 'scripts/lib/soak-boots.mjs', String(flags.boots), flags.vmm, String(flags['guest-cpus']), flags.guest]);
+    const command = shellCommand(['node', 'scripts/lib/soak-boots.mjs', String(flags.boots), flags.vmm, String(flags['guest-cpus']), flags.guest, String(flags['l1-load'])]);
     const status = await runInSandbox(command, {
       output: lines, timeoutSeconds: 600 + flags.boots * 240, cpus: flags.cpus,
       cpuModel: flags['cpu-model'], tcgThreads: flags.tcg, l1Parameters: flags['l1-append'].split(/\s+/).filter(Boolean),

@@ -3,7 +3,10 @@
 // default guest again and again, under tsvmm and under QEMU in turn, and
 // prints one `SOAK {...}` line per boot for the host side to count.
 //
-//   node scripts/lib/soak-boots.mjs BOOTS [tsvmm|qemu|both] [CPUS] [default|full]
+//   node scripts/lib/soak-boots.mjs BOOTS [tsvmm|qemu|both] [CPUS] [default|full] [HOGS]
+//
+// HOGS busy loops run inside the sandbox meanwhile, competing with the
+// guests' vCPU threads for the sandbox's CPUs (as the test runner does).
 //
 // `full` is the fuller kernel (guest-images/kernel/full.config: ACPI, KASLR,
 // devices through ACPI only), which QEMU's microvm boots with its ACPI on.
@@ -56,6 +59,8 @@ const boots = Number(process.argv[2] ?? 20);
 const which = process.argv[3] ?? 'both';
 const cpus = Number(process.argv[4] ?? 1);
 const guest = process.argv[5] ?? 'default';
+const hogs = Array.from({ length: Number(process.argv[6] ?? 0) }, () => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
+process.on('exit', () => hogs.forEach((hog) => hog.kill('SIGKILL')));
 const vmms = which === 'both' ? ['tsvmm', 'qemu'] : [which];
 for (let i = 0; i < boots; i++) {
   for (const vmm of vmms) console.log(`SOAK ${JSON.stringify({ i, ...(await boot(vmm, cpus, guest)) })}`);
