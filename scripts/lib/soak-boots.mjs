@@ -60,8 +60,9 @@ const which = process.argv[3] ?? 'both';
 const cpus = Number(process.argv[4] ?? 1);
 const guest = process.argv[5] ?? 'default';
 const hogs = Array.from({ length: Number(process.argv[6] ?? 0) }, () => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
-process.on('exit', () => hogs.forEach((hog) => hog.kill('SIGKILL')));
 const vmms = which === 'both' ? ['tsvmm', 'qemu'] : [which];
 for (let i = 0; i < boots; i++) {
   for (const vmm of vmms) console.log(`SOAK ${JSON.stringify({ i, ...(await boot(vmm, cpus, guest)) })}`);
 }
+// The hogs are children: they would keep this process (and the sandbox) alive.
+for (const hog of hogs) hog.kill('SIGKILL');
