@@ -3,7 +3,7 @@
 // lower layers can be read, tested and reused without the VM around them.
 // Lowest first; docs/architecture.md, "Layers", says what each holds.
 const LAYERS = [
-  ['base', '^src/(units|log|trace)\\.ts$'],
+  ['base', '^src/(units|hex|log|trace)\\.ts$'],
   ['config', '^src/config(/|\\.ts$)'],
   ['kvm', '^src/kvm/'],
   ['memory', '^src/memory/'],

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { defaultGuestImages, packageRoot } from './config/files.js';
 import { parseCharMode, parseCpus, parseDisk, parseMemory, parseTimeout, parseTrace, parseVsock } from './config/options.js';
 import { ConfigError, DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, type CharMode, type VmConfig } from './config/types.js';
-import { settingsFromStartOptions, type VmStartOptions } from './config/start-options.js';
+import { settingsFromStartOptions, stringOption, type VmStartOptions } from './config/start-options.js';
 import { validateGuestImages, validateSettings } from './config/validate.js';
 
 export * from './config/types.js';
@@ -87,13 +87,8 @@ export function configFromOptions(options: VmOptionStrings, context: ConfigConte
 export function configFromStartOptions(options: VmStartOptions, context: ConfigContext = {}): VmConfig {
   const settings = settingsFromStartOptions(options);
   return withGuestImages(settings, {
-    kernel: stringPath('--kernel', options.kernel), initramfs: stringPath('--initramfs', options.initramfs),
+    kernel: stringOption('--kernel', options.kernel, 'a path'), initramfs: stringOption('--initramfs', options.initramfs, 'a path'),
   }, context);
-}
-
-function stringPath(option: string, path: unknown): string | undefined {
-  if (path === undefined || typeof path === 'string') return path;
-  throw new ConfigError(`${option}: must be a path, got ${typeof path}`);
 }
 
 /**

@@ -76,11 +76,6 @@ export class Tracer {
     this.configure([], STDERR_FD);
   }
 
-  /** The categories on now (the vCPU threads are told these). */
-  get categories(): TraceCategory[] {
-    return TRACE_CATEGORIES.filter((category) => this[category]);
-  }
-
   /** The file descriptor lines go to, while any category is on. */
   get sinkFd(): number | undefined {
     return this.fd;
@@ -110,11 +105,6 @@ export function writeTraceLine(fd: number, startTime: number, category: string, 
 
 /** The tracer every layer writes to. */
 export const trace = new Tracer();
-
-/** Hex with a 0x prefix, as addresses and register values are shown. */
-export function hex(value: number | bigint): string {
-  return `0x${value.toString(16)}`;
-}
 
 /** A little-endian access's value (1 to 8 bytes). */
 export function accessValue(data: Uint8Array): bigint {

@@ -1,7 +1,8 @@
 // An address space (port I/O or MMIO) divided among devices. A vCPU exit at
 // an address is routed to the device whose range holds it, with the offset
 // into that range, so devices never need to know where they were placed.
-import { accessValue, hex, trace } from '../trace.js';
+import { hex } from '../hex.js';
+import { accessValue, trace } from '../trace.js';
 
 /** A device on a bus. `data` is 1 to 8 bytes, little-endian, as the guest accessed it. */
 export interface BusDevice {

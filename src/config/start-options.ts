@@ -96,9 +96,10 @@ export function settingsFromStartOptions(options: VmStartOptions): Omit<VmConfig
   return config;
 }
 
-function stringOption(option: string, value: unknown): string | undefined {
+/** `value` when it is a string or absent; a ConfigError naming `option` and what it must be otherwise. */
+export function stringOption(option: string, value: unknown, what = 'a string'): string | undefined {
   if (value === undefined || typeof value === 'string') return value;
-  throw new ConfigError(`${option}: must be a string, got ${typeof value}`);
+  throw new ConfigError(`${option}: must be ${what}, got ${typeof value}`);
 }
 
 function wholeNumber(option: string, value: unknown): number {

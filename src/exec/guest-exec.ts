@@ -2,6 +2,7 @@
 // port AGENT_VSOCK_PORT. The agent starts early in the guest's init, but a
 // caller may ask before it listens (the guest is still booting): until then
 // the guest refuses the connection, and we try again, up to a deadline.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { VsockHost } from '../vsock-host/host.js';
 import { VsockAbortError, VsockRefusedError, VsockTimeoutError } from '../vsock-host/errors.js';
 import { ConfigError } from '../config/types.js';
@@ -47,19 +48,13 @@ export async function execInGuest(vsock: VsockHost | undefined, command: string,
   }
 }
 
-function pause(ms: number, signal: AbortSignal | undefined, command: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(command, signal));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(command, signal!));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Waits `ms` before the next attempt; an abort during the wait rejects with ExecAbortError. */
+async function pause(ms: number, signal: AbortSignal | undefined, command: string): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch {
+    throw abortError(command, signal!); // sleep() rejects only when the signal aborts
+  }
 }
 
 function abortError(command: string, signal: AbortSignal): ExecAbortError {

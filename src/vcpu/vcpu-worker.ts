@@ -13,7 +13,8 @@
 
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ExitReason, KVM_EXIT_IO_OUT, exitReasonName } from '../kvm/exit-reasons.js';
-import { hex, writeTraceLine } from '../trace.js';
+import { hex } from '../hex.js';
+import { writeTraceLine } from '../trace.js';
 import { KVM } from '../kvm/ioctls.js';
 import {
   MAP_SHARED, PROT_READ, PROT_WRITE, lastErrno, libc, mapMemory, unmapMemory, viewMemory,

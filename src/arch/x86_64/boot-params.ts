@@ -4,7 +4,8 @@
 // arch/x86/include/uapi/asm/bootparam.h). The 64-bit boot protocol asks for
 // a page that is all zero except for the kernel's setup header (at 0x1f1)
 // and the fields the loader fills; rsi points at it when the kernel starts.
-import { BootConfigError, hex } from './errors.js';
+import { hex } from '../../hex.js';
+import { BootConfigError } from './errors.js';
 import { E820_ENTRY_SIZE, E820_MAX_ENTRIES, type E820Entry } from './e820.js';
 import {
   BOOT_FLAG_MAGIC, BOOT_PARAMS_HEADER_LIMIT, CAN_USE_HEAP, HDRS_MAGIC, LOADED_HIGH, SETUP_HEADER_START,

@@ -4,7 +4,8 @@
 // run; only its setup header is kept for boot_params. The protected-mode part
 // that follows it goes to 1 MiB, and the 64-bit entry point is 0x200 past it.
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { KernelImageError, hex } from './errors.js';
+import { hex } from '../../hex.js';
+import { KernelImageError } from './errors.js';
 import { BZIMAGE_LOAD_ADDRESS, alignUp } from './layout.js';
 import {
   BOOT_FLAG_MAGIC, HDRS_MAGIC, LOADED_HIGH, SETUP_HEADER_START, SetupHeaderOffset, XLF_KERNEL_64,

@@ -4,7 +4,8 @@
 // Object File Format (elf(5)). The file is not trusted: every offset and
 // address is checked before it is used.
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { KernelImageError, hex } from './errors.js';
+import { hex } from '../../hex.js';
+import { KernelImageError } from './errors.js';
 import { HIMEM_START } from './layout.js';
 
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46]; // "\x7fELF"

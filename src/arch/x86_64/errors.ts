@@ -19,7 +19,3 @@ export class BootConfigError extends ConfigError {
   }
 }
 
-/** Formats an address or size the way the kernel prints them: 0x-prefixed hex. */
-export function hex(value: number | bigint): string {
-  return `0x${value.toString(16)}`;
-}

@@ -4,7 +4,8 @@
 // unpacking it.
 import { MiB } from '../../units.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { BootConfigError, hex } from './errors.js';
+import { hex } from '../../hex.js';
+import { BootConfigError } from './errors.js';
 import { PAGE_SIZE, alignDown, alignUp } from './layout.js';
 
 export interface InitramfsPlacementInput {

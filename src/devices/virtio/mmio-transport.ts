@@ -7,6 +7,7 @@
 // The driver is never trusted: a bad queue setup, a malformed descriptor or
 // any error out of the device sets DEVICE_NEEDS_RESET and raises a
 // config-change interrupt (spec 2.1.2); nothing escapes to the VMM.
+import { hex } from '../../hex.js';
 import { trace } from '../../trace.js';
 import type { BusDevice } from '../../bus/bus.js';
 import { guestLog, type GuestLog } from '../../log.js';
@@ -156,7 +157,7 @@ export class MmioTransport implements BusDevice {
   }
 
   registerName(offset: number): string | undefined {
-    if (offset >= MmioRegister.Config) return `Config+0x${(offset - MmioRegister.Config).toString(16)}`;
+    if (offset >= MmioRegister.Config) return `Config+${hex(offset - MmioRegister.Config)}`;
     return MMIO_REGISTER_NAMES.get(offset);
   }
 

@@ -4,7 +4,7 @@
 //   RSDP -> XSDT -> { FADT -> DSDT, MADT }
 // and finds the RSDP through boot_params.acpi_rsdp_addr or by scanning.
 import type { GuestMemory } from '../../../memory/guest-memory.js';
-import { hex } from '../errors.js';
+import { hex } from '../../../hex.js';
 import { ACPI_RSDP_START, ACPI_TABLES_END, alignUp } from '../layout.js';
 import { buildDsdt, type DsdtDevices } from './dsdt.js';
 import { buildFadt, FADT_SIZE } from './fadt.js';
