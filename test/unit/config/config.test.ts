@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, configFromOptions, validateVmConfig, type VmOptionStrings } from '../../../src/config.js';
+import { configErrorOf, fakePackageRoot } from '../../helpers/fake-package.js';
 
 let dir: string;
 let root: string; // a fake package root with the default guest images
@@ -14,10 +15,7 @@ const isRoot = process.getuid?.() === 0;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'tsvmm-config-'));
-  root = join(dir, 'pkg');
-  mkdirSync(join(root, 'guest-images', 'out'), { recursive: true });
-  writeFileSync(join(root, 'guest-images', 'out', 'vmlinux'), 'kernel');
-  writeFileSync(join(root, 'guest-images', 'out', 'initramfs.cpio.gz'), 'initramfs');
+  root = fakePackageRoot(dir);
   kernel = join(dir, 'vmlinux');
   initramfs = join(dir, 'initrd');
   diskA = join(dir, 'a.img');
@@ -32,13 +30,7 @@ function parse(options: VmOptionStrings) {
 }
 
 function errorOf(options: VmOptionStrings, packageRoot = root): string {
-  try {
-    configFromOptions(options, { packageRoot });
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a ConfigError');
+  return configErrorOf(() => configFromOptions(options, { packageRoot }));
 }
 
 describe('configFromOptions', () => {
