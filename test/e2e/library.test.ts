@@ -42,8 +42,10 @@ describe.skipIf(!imagesBuilt)('the library: vsock, exec and the serial stream of
     vm = await Vm.start({
       cpus: 2,
       memory: '512M',
-      // The guest echoes every connection to port 1234 (socat forks a cat for each).
-      cmdline: `quiet -- echo serial-says-hello; socat VSOCK-LISTEN:${ECHO_PORT},fork,backlog=16 EXEC:cat`,
+      // The guest echoes every connection to port 1234 (socat forks a cat for each). -t 60: after the
+      // host's half-close, socat waits that long for cat's last output; its default, 0.5 s, cut a slow
+      // echo short on a loaded machine.
+      cmdline: `quiet -- echo serial-says-hello; socat -t 60 VSOCK-LISTEN:${ECHO_PORT},fork,backlog=16 EXEC:cat`,
       vsock: { cid: 3, socket: join(dir, 'vm.vsock') },
       serial: 'pipe',
       timeoutSeconds: 1200,
@@ -76,6 +78,8 @@ describe.skipIf(!imagesBuilt)('the library: vsock, exec and the serial stream of
       }
       return echo(socket, payload);
     }));
+    // Lengths first: a short echo says "cut off", a same-length mismatch says "corrupted".
+    expect(results.map((result) => result.length)).toEqual(payloads.map((payload) => payload.length));
     expect(results.map(sha256)).toEqual(payloads.map(sha256));
   });
 
