@@ -9,7 +9,7 @@
 //   npm run sandbox:soak -- --tcg single --cpu-model EPYC --l1-append kvm_amd.npt=0
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { runInSandbox, shellCommand, SANDBOX_DIED } from './sandbox.mjs';
+import { DEFAULT_CPU_MODEL, DEFAULT_TCG_THREADS, runInSandbox, shellCommand, SANDBOX_DIED } from './sandbox.mjs';
 import { parseFlags } from './lib/options.mjs';
 
 const USAGE = `usage: npm run sandbox:soak -- [options]
@@ -20,13 +20,13 @@ const USAGE = `usage: npm run sandbox:soak -- [options]
   --guest NAME      default or full (the fuller ACPI kernel; default default)
   --load N          CPU hogs on the host while it runs (default 0)
   --l1-load N       CPU hogs inside the sandbox, next to the guests (default 0)
-  --cpu-model NAME  the sandbox's emulated CPU (default max)
-  --tcg MODE        multi or single threaded TCG (default multi)
+  --cpu-model NAME  the sandbox's emulated CPU (default ${DEFAULT_CPU_MODEL})
+  --tcg MODE        multi or single threaded TCG (default ${DEFAULT_TCG_THREADS})
   --l1-append ARGS  extra sandbox kernel parameters, space-separated
   --cpus N          sandbox (L1) vCPUs (default 2)`;
 
 const flags = parseFlags(process.argv.slice(2), {
-  rounds: 3, boots: 20, vmm: 'both', 'guest-cpus': 1, guest: 'default', load: 0, 'l1-load': 0, 'cpu-model': 'max', tcg: 'multi', 'l1-append': '', cpus: 2,
+  rounds: 3, boots: 20, vmm: 'both', 'guest-cpus': 1, guest: 'default', load: 0, 'l1-load': 0, 'cpu-model': DEFAULT_CPU_MODEL, tcg: DEFAULT_TCG_THREADS, 'l1-append': '', cpus: 2,
 }, USAGE);
 
 /** Busy loops in child processes, for a loaded host. */

@@ -90,6 +90,20 @@ export function shellCommand(args) {
 /** The exit status when the L1 machine stopped without reporting the command's status. */
 export const SANDBOX_DIED = 125;
 
+/** QEMU's -cpu for the L1 machine: `max` offers AMD-V with nested paging under TCG. */
+export const DEFAULT_CPU_MODEL = 'max';
+/**
+ * Single-threaded TCG: the L1 machine's vCPUs take turns on one host thread.
+ * With multi-threaded TCG the L1 kernel crashed inside KVM's svm_vcpu_run
+ * (a general protection fault on a VMCB field that held a pointer, the
+ * moment a 2-vCPU guest started) in 2 of 4 sandbox sessions on 2026-12-01,
+ * and guests died at random in the suite (triple faults, stalls) under
+ * QEMU as under tsvmm; with single-threaded TCG, 20 minutes of the same
+ * 2-vCPU guest load ran without a crash. Slower, but a sandbox that crashes
+ * proves nothing. `--tcg multi` brings the faster mode back for experiments.
+ */
+export const DEFAULT_TCG_THREADS = 'single';
+
 /**
  * Runs `command` in the sandbox; resolves with its exit status. Output goes
  * to `output` (default: our stdout). Never leaves QEMU or the control folder
@@ -98,7 +112,7 @@ export const SANDBOX_DIED = 125;
 export async function runInSandbox(command, options = {}) {
   const {
     cwd = process.cwd(), timeoutSeconds = 3600, memory = '6G', cpus = 2, verbose = false,
-    output = process.stdout, cpuModel = 'max', tcgThreads = 'multi', l1Parameters = [],
+    output = process.stdout, cpuModel = DEFAULT_CPU_MODEL, tcgThreads = DEFAULT_TCG_THREADS, l1Parameters = [],
   } = options;
   if (!cwd.startsWith(projectDir) && !existsSync(cwd)) throw new Error(`no such directory: ${cwd}`);
   await ensureDebianPackages(['qemu-system-x86']);
@@ -155,13 +169,15 @@ export async function runInSandbox(command, options = {}) {
 }
 
 function usage() {
-  return `usage: npm run sandbox -- [--timeout SECONDS] [--memory SIZE] [--cpus N] [--verbose] '<shell command>'
+  return `usage: npm run sandbox -- [--timeout SECONDS] [--memory SIZE] [--cpus N] [--tcg single|multi] [--cpu-model MODEL] [--verbose] '<shell command>'
 
 Runs the command inside the nested QEMU sandbox, in the current directory,
 with a working /dev/kvm, and exits with the command's status.
   --timeout SECONDS  stop the sandbox after this long (default 3600; exit 124)
   --memory SIZE      L1 machine memory, QEMU syntax (default 6G)
   --cpus N           L1 vCPUs (default 2)
+  --tcg MODE         QEMU's TCG threading for the L1 machine: single or multi (default ${DEFAULT_TCG_THREADS})
+  --cpu-model MODEL  QEMU -cpu for the L1 machine (default ${DEFAULT_CPU_MODEL})
   --verbose          show the L1 kernel's boot messages
 
 examples:
@@ -182,12 +198,15 @@ function parseArguments(argv) {
     else if (arg === '--timeout') options.timeoutSeconds = Number(value());
     else if (arg === '--memory') options.memory = value();
     else if (arg === '--cpus') options.cpus = Number(value());
+    else if (arg === '--tcg') options.tcgThreads = value();
+    else if (arg === '--cpu-model') options.cpuModel = value();
     else if (arg === '--verbose') options.verbose = true;
     else if (arg === '--') rest.push(...argv.slice(i + 1)), (i = argv.length);
     else rest.push(arg);
   }
   if (!(options.timeoutSeconds === undefined || options.timeoutSeconds > 0)) throw new Error('--timeout takes a number of seconds');
   if (!(options.cpus === undefined || (Number.isInteger(options.cpus) && options.cpus > 0))) throw new Error('--cpus takes a whole number');
+  if (!(options.tcgThreads === undefined || ['single', 'multi'].includes(options.tcgThreads))) throw new Error('--tcg takes single or multi');
   if (rest.length === 0) throw new Error('no command given');
   return { options, command: rest.join(' ') };
 }
