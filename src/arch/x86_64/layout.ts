@@ -23,6 +23,7 @@
 import type { MemoryRegion } from '../../memory/guest-memory.js';
 import { BootConfigError } from './errors.js';
 
+import { MIN_MEMORY_BYTES } from '../../config/types.js';
 import { GiB, KiB, MiB } from '../../units.js';
 
 export const PAGE_SIZE = 0x1000;
@@ -145,19 +146,16 @@ export function virtioMmioSlot(index: number): VirtioMmioSlot {
 
 // --- Guest RAM --------------------------------------------------------------
 
-/** Smallest RAM tsvmm accepts: below this not even the boot structures plus a kernel fit. */
-export const MIN_RAM_SIZE = 16 * MiB;
-
 /**
  * The guest RAM regions for `sizeBytes` of RAM: [0, min(size, gap start))
  * and, when RAM is larger than the gap start, the rest from 4 GiB. Host
  * offsets are contiguous, so one mmap of `sizeBytes` backs both.
  */
 export function ramRegions(sizeBytes: number): MemoryRegion[] {
-  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < MIN_RAM_SIZE || sizeBytes % PAGE_SIZE !== 0) {
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < MIN_MEMORY_BYTES || sizeBytes % PAGE_SIZE !== 0) {
     throw new BootConfigError(
       `guest RAM size ${sizeBytes} is invalid: it must be a multiple of 4 KiB and at least ` +
-        `${MIN_RAM_SIZE / MiB} MiB (e.g. --memory size=512M)`);
+        `${MIN_MEMORY_BYTES / MiB} MiB (e.g. --memory size=512M)`);
   }
   const lowSize = Math.min(sizeBytes, MMIO_GAP_START);
   const regions: MemoryRegion[] = [{ guestAddress: 0, size: lowSize, hostOffset: 0 }];

@@ -72,9 +72,9 @@ describe('writeBootMemory', () => {
   });
 
   it('fails clearly when the initramfs does not fit', () => {
-    const memory = guest(32 * MiB);
-    const kernel = makeElf({ entry: 0x1000000n, segments: [{ paddr: 0x1000000n, data: pattern(16), memsz: 0xf00000n }] });
-    expect(() => writeBootMemory(memory, { kernel, initramfs: pattern(0x200000), cmdline: '', ramSize: 32 * MiB, cpuCount: 1 }))
+    const memory = guest(64 * MiB);
+    const kernel = makeElf({ entry: 0x1000000n, segments: [{ paddr: 0x1000000n, data: pattern(16), memsz: 0x2f00000n }] });
+    expect(() => writeBootMemory(memory, { kernel, initramfs: pattern(0x200000), cmdline: '', ramSize: 64 * MiB, cpuCount: 1 }))
       .toThrow(/initramfs of 2\.0 MiB does not fit/);
   });
 
