@@ -4,6 +4,7 @@
 // Lowest first; docs/architecture.md, "Layers", says what each holds.
 const LAYERS = [
   ['base', '^src/(units|hex|log|trace)\\.ts$'],
+  ['sys', '^src/sys/'],
   ['config', '^src/config(/|\\.ts$)'],
   ['kvm', '^src/kvm/'],
   ['memory', '^src/memory/'],

@@ -19,7 +19,7 @@ import { openBlockDevice } from './devices/virtio/block/index.js';
 import { VirtioConsole } from './devices/virtio/console.js';
 import type { VirtioDevice } from './devices/virtio/device.js';
 import { createVsockDevice } from './devices/virtio/vsock/device.js';
-import { FdWatcher } from './kvm/fd-watcher.js';
+import { FdWatcher } from './sys/fd-watcher.js';
 import { guestLog } from './log.js';
 import { openTraceSink, trace, type TraceConfig } from './trace.js';
 import { KvmCap } from './kvm/ioctls.js';

@@ -5,9 +5,9 @@
 
 import { ConfigError } from '../config/types.js';
 import { KVM } from './ioctls.js';
-import { O_CLOEXEC, O_RDWR, closeFd, ioctlInt, libc, lastErrno } from './libc.js';
+import { O_CLOEXEC, O_RDWR, closeFd, ioctlInt, libc, lastErrno } from '../sys/libc.js';
 import { CpuidEntry, decodeCpuid2, encodeCpuid2 } from './structs/cpu-state.js';
-import { Errno, SystemCallError } from './system-error.js';
+import { Errno, SystemCallError } from '../sys/system-error.js';
 import { VmFd } from './vm-fd.js';
 
 /** The only KVM API version there has ever been (api.rst 4.1). */

@@ -9,14 +9,14 @@ import { ExitReason } from './exit-reasons.js';
 import { KVM } from './ioctls.js';
 import {
   MAP_SHARED, PROT_READ, PROT_WRITE, closeFd, ioctlPtr, libc, lastErrno, mapMemory, unmapMemory, viewMemory,
-} from './libc.js';
+} from '../sys/libc.js';
 import {
   CpuidEntry, FPU_SIZE, KvmFpu, LAPIC_STATE_SIZE, MsrEntry,
   decodeFpu, decodeMsrs, encodeCpuid2, encodeFpu, encodeMsrs,
 } from './structs/cpu-state.js';
 import { KvmRun } from './structs/kvm-run.js';
 import { KvmRegs, KvmSregs, REGS_SIZE, SREGS_SIZE, decodeRegs, decodeSregs, encodeRegs, encodeSregs } from './structs/registers.js';
-import { Errno, SystemCallError } from './system-error.js';
+import { Errno, SystemCallError } from '../sys/system-error.js';
 
 export class VcpuFd {
   private fdOrClosed: number;

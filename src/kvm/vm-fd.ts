@@ -4,7 +4,7 @@
 // Reference: Documentation/virt/kvm/api.rst, sections 4.x per ioctl.
 
 import { KVM } from './ioctls.js';
-import { closeFd, ioctlInt, ioctlPtr } from './libc.js';
+import { closeFd, ioctlInt, ioctlPtr } from '../sys/libc.js';
 import {
   KVM_IOEVENTFD_FLAG_DATAMATCH, KVM_IOEVENTFD_FLAG_DEASSIGN, KVM_IOEVENTFD_FLAG_PIO,
   KVM_IRQFD_FLAG_DEASSIGN, KVM_PIT_SPEAKER_DUMMY,

@@ -12,7 +12,7 @@
 
 import {
   MAP_ANONYMOUS, MAP_NORESERVE, MAP_SHARED, PROT_READ, PROT_WRITE, mapMemory, unmapMemory, viewMemory,
-} from '../kvm/libc.js';
+} from '../sys/libc.js';
 import { ConfigError } from '../config/types.js';
 import { GuestMemory, MemoryRegion } from './guest-memory.js';
 import { constants as bufferConstants } from 'node:buffer';

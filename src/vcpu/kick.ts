@@ -15,8 +15,8 @@
 
 import { isMainThread } from 'node:worker_threads';
 import { constants } from 'node:os';
-import { lastErrno, libc } from '../kvm/libc.js';
-import { Errno, SystemCallError } from '../kvm/system-error.js';
+import { lastErrno, libc } from '../sys/libc.js';
+import { Errno, SystemCallError } from '../sys/system-error.js';
 
 export const KICK_SIGNAL = 'SIGUSR2';
 const KICK_SIGNAL_NUMBER = constants.signals[KICK_SIGNAL];

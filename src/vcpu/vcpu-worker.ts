@@ -18,10 +18,10 @@ import { writeTraceLine } from '../trace.js';
 import { KVM } from '../kvm/ioctls.js';
 import {
   MAP_SHARED, PROT_READ, PROT_WRITE, lastErrno, libc, mapMemory, unmapMemory, viewMemory,
-} from '../kvm/libc.js';
+} from '../sys/libc.js';
 import { KvmRun } from '../kvm/structs/kvm-run.js';
 import { REGS_SIZE, regsOffset } from '../kvm/structs/registers.js';
-import { Errno, SystemCallError } from '../kvm/system-error.js';
+import { Errno, SystemCallError } from '../sys/system-error.js';
 import { Ctl, SharedChannel, Space, VcpuChannel } from './channel.js';
 import { requestRead } from './read-mailbox.js';
 import { VcpuExit, describeExit, errorExit } from './vcpu-exit.js';

@@ -2,7 +2,7 @@
 // KVM's in-kernel IOAPIC deliver the interrupt, without a vCPU exit and
 // without a syscall into KVM from us beyond the eventfd write.
 import type { InterruptLine } from '../devices/interrupt-line.js';
-import { EventFd } from '../kvm/eventfd.js';
+import { EventFd } from '../sys/eventfd.js';
 import type { VmFd } from '../kvm/vm-fd.js';
 
 export class IrqfdLine implements InterruptLine {

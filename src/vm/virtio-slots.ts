@@ -12,8 +12,8 @@ import { virtioMmioParam, virtioMmioSlot, type VirtioMmioSlot } from '../arch/x8
 import type { Bus } from '../bus/bus.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
 import { MmioRegister, MmioTransport, VIRTIO_MMIO_REGION_SIZE } from '../devices/virtio/mmio-transport.js';
-import { EventFd } from '../kvm/eventfd.js';
-import type { FdWatcher } from '../kvm/fd-watcher.js';
+import { EventFd } from '../sys/eventfd.js';
+import type { FdWatcher } from '../sys/fd-watcher.js';
 import type { VmFd } from '../kvm/vm-fd.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { IrqfdLine } from './irq-line.js';

@@ -5,7 +5,7 @@
 // (VcpuSet, VcpuThread) runs with real threads and real races anywhere.
 
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { libc } from '../../src/kvm/libc.js';
+import { libc } from '../../src/sys/libc.js';
 import { Ctl, SharedChannel, Space, SpaceId, VcpuChannel } from '../../src/vcpu/channel.js';
 import { requestRead } from '../../src/vcpu/read-mailbox.js';
 import type { VcpuWorkerData } from '../../src/vcpu/vcpu-worker.js';

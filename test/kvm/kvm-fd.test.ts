@@ -3,14 +3,14 @@
 // ioctl and errno, and ioeventfd/irqfd wiring works.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventFd } from '../../src/kvm/eventfd.js';
-import { FdWatcher } from '../../src/kvm/fd-watcher.js';
+import { EventFd } from '../../src/sys/eventfd.js';
+import { FdWatcher } from '../../src/sys/fd-watcher.js';
 import { ExitReason } from '../../src/kvm/exit-reasons.js';
 import { KvmCap } from '../../src/kvm/ioctls.js';
 import { Kvm, KvmUnavailableError } from '../../src/kvm/kvm.js';
 import { LapicDeliveryMode, LapicRegister, defaultFpu, readLapicRegister, writeLapicRegister } from '../../src/kvm/structs/cpu-state.js';
 import { REGS_FIELDS, emptyRegs } from '../../src/kvm/structs/registers.js';
-import { SystemCallError } from '../../src/kvm/system-error.js';
+import { SystemCallError } from '../../src/sys/system-error.js';
 import { MMIO_ADDRESS, TinyGuest, createTinyGuest, hasKvm, openFdCount } from './tiny-guest.js';
 
 let guests: TinyGuest[] = [];

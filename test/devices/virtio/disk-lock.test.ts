@@ -74,7 +74,7 @@ process.stdin.on('end', () => process.exit(0));
 const childScript = join(scratch, 'child.mjs');
 
 transpileWithImports(join(projectRoot, 'src/devices/virtio/block/disk-image.ts'));
-writeFileSync(childScript, CHILD(moduleUrl('src/devices/virtio/block/disk-image.ts'), moduleUrl('src/kvm/libc.ts')));
+writeFileSync(childScript, CHILD(moduleUrl('src/devices/virtio/block/disk-image.ts'), moduleUrl('src/sys/libc.ts')));
 
 const children: ChildProcessWithoutNullStreams[] = [];
 

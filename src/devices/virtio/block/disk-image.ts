@@ -5,8 +5,8 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ConfigError } from '../../../config/types.js';
-import { conflictingOfdLock, F_RDLCK, F_WRLCK, trySetOfdLock, type ByteRangeLock } from '../../../kvm/libc.js';
-import { SystemCallError } from '../../../kvm/system-error.js';
+import { conflictingOfdLock, F_RDLCK, F_WRLCK, trySetOfdLock, type ByteRangeLock } from '../../../sys/libc.js';
+import { SystemCallError } from '../../../sys/system-error.js';
 
 /** A disk image cannot be used (bad path, permissions, not a file, bad option). */
 export class BlockDeviceError extends ConfigError {
@@ -113,7 +113,7 @@ function describeOpenError(path: string, readonly: boolean, error: unknown): str
 
 // Locking. QEMU's scheme (block/file-posix.c), so that tsvmm and QEMU see
 // each other: each of four permissions has two lock bytes, held as shared
-// OFD locks (src/kvm/libc.ts) for as long as the image is open:
+// OFD locks (src/sys/libc.ts) for as long as the image is open:
 //
 //   byte 100 + p   "I use permission p"
 //   byte 200 + p   "I let nobody else have permission p"

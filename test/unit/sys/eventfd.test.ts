@@ -2,10 +2,10 @@
 // worker-free stand-in for KVM: we signal the eventfd ourselves.
 
 import { describe, expect, it } from 'vitest';
-import { EventFd } from '../../../src/kvm/eventfd.js';
-import { FdWatcher } from '../../../src/kvm/fd-watcher.js';
-import { SystemCallError } from '../../../src/kvm/system-error.js';
-import { closeFd, libc } from '../../../src/kvm/libc.js';
+import { EventFd } from '../../../src/sys/eventfd.js';
+import { FdWatcher } from '../../../src/sys/fd-watcher.js';
+import { SystemCallError } from '../../../src/sys/system-error.js';
+import { closeFd, libc } from '../../../src/sys/libc.js';
 
 const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 0));
 
