@@ -4,10 +4,8 @@
 // vCPUs wait in KVM's in-kernel APIC for the boot CPU's INIT/SIPI, which is
 // how Linux brings up secondary CPUs it found in the MP table.
 import { bootFpu, bootMsrs, bootRegisters, bootSpecialRegisters, patchCpuid, setLapicLocalInterrupts } from '../arch/x86_64/index.js';
-import type { BootMemory, Segment, SpecialRegisters } from '../arch/x86_64/index.js';
+import type { BootMemory } from '../arch/x86_64/index.js';
 import type { CpuidEntry } from '../kvm/structs/cpu-state.js';
-import { defaultFpu } from '../kvm/structs/cpu-state.js';
-import type { KvmSegment, KvmSregs } from '../kvm/structs/registers.js';
 import type { VcpuFd } from '../kvm/vcpu-fd.js';
 
 export interface VcpuBootInput {
@@ -21,26 +19,13 @@ export interface VcpuBootInput {
 
 export function applyVcpuBootState(vcpu: VcpuFd, input: VcpuBootInput): void {
   vcpu.setCpuid2(patchCpuid(input.supportedCpuid, vcpu.id, input.vcpuCount, { tscDeadline: input.tscDeadline }));
-  vcpu.setMsrs(bootMsrs().map(({ index, value }) => ({ index, data: value })));
-  vcpu.setFpu({ ...defaultFpu(), ...bootFpu() });
+  vcpu.setMsrs(bootMsrs());
+  vcpu.setFpu(bootFpu());
   vcpu.setLapic(setLapicLocalInterrupts(vcpu.getLapic()));
   if (input.boot === undefined) return;
 
   // Start from what KVM reports so that fields tsvmm does not set (APIC
   // base, CR8, the pending-interrupt bitmap) keep KVM's values.
-  vcpu.setSregs(withBootSegments(vcpu.getSregs(), bootSpecialRegisters()));
+  vcpu.setSregs({ ...vcpu.getSregs(), ...bootSpecialRegisters() });
   vcpu.setRegs(bootRegisters(input.boot.entry, input.boot.zeroPage));
-}
-
-/** KVM's segment adds `unusable`, which for the boot state is "not present". */
-function kvmSegment(segment: Segment): KvmSegment {
-  return { ...segment, unusable: segment.present ? 0 : 1 };
-}
-
-function withBootSegments(current: KvmSregs, boot: SpecialRegisters): KvmSregs {
-  return {
-    ...current, ...boot,
-    cs: kvmSegment(boot.cs), ds: kvmSegment(boot.ds), es: kvmSegment(boot.es), fs: kvmSegment(boot.fs),
-    gs: kvmSegment(boot.gs), ss: kvmSegment(boot.ss), tr: kvmSegment(boot.tr), ldt: kvmSegment(boot.ldt),
-  };
 }

@@ -4,21 +4,15 @@
 // in Linux's boot GDT. A TSS follows because KVM requires TR to hold a
 // usable 64-bit TSS in long mode; Linux installs its own GDT and TSS early.
 //
-// Each segment is described once, in KVM's struct kvm_segment form (what
-// KVM_SET_SREGS loads into the hidden segment registers), and the 8-byte GDT
-// descriptors are encoded from that, so the two cannot disagree.
+// Each segment is described once, as KVM's struct kvm_segment (what
+// KVM_SET_SREGS loads into the hidden segment registers; `limit` in bytes,
+// already scaled by `g`), and the 8-byte GDT descriptors are encoded from
+// that, so the two cannot disagree.
 // Descriptor format: Intel SDM vol. 3, 3.4.5 "Segment Descriptors" and
 // 8.2.3 "TSS Descriptor in 64-bit mode".
-import type { KvmSegment } from '../../kvm/structs/registers.js';
+import type { KvmSegment } from '../../kvm/structs/registers.js'; // type only: this code stays pure
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { BOOT_GDT_START, BOOT_IDT_START, BOOT_TSS_START } from './layout.js';
-
-/**
- * struct kvm_segment (linux/kvm.h) as the KVM layer lays it out, less
- * `unusable`, which the boot state derives from `present`. `limit` is in
- * bytes, already scaled by `g`. (A type-only import: this code stays pure.)
- */
-export type Segment = Omit<KvmSegment, 'unusable'>;
 
 export const BOOT_CODE_SELECTOR = 0x10;
 export const BOOT_DATA_SELECTOR = 0x18;
@@ -35,35 +29,36 @@ const TYPE_DATA_READ_WRITE_ACCESSED = 0x3;
 const TYPE_TSS_64_BUSY = 0xb;
 
 /** 64-bit code: L = 1 (and D must then be 0), flat 4 GiB with 4 KiB granularity. */
-export function bootCodeSegment(): Segment {
+export function bootCodeSegment(): KvmSegment {
   return {
     base: 0n, limit: 0xffff_ffff, selector: BOOT_CODE_SELECTOR, type: TYPE_CODE_EXEC_READ_ACCESSED,
-    present: 1, dpl: 0, db: 0, s: 1, l: 1, g: 1, avl: 0,
+    present: 1, dpl: 0, db: 0, s: 1, l: 1, g: 1, avl: 0, unusable: 0,
   };
 }
 
 /** Flat 4 GiB read/write data; also used for SS, ES, FS and GS. */
-export function bootDataSegment(): Segment {
+export function bootDataSegment(): KvmSegment {
   return {
     base: 0n, limit: 0xffff_ffff, selector: BOOT_DATA_SELECTOR, type: TYPE_DATA_READ_WRITE_ACCESSED,
-    present: 1, dpl: 0, db: 1, s: 1, l: 0, g: 1, avl: 0,
+    present: 1, dpl: 0, db: 1, s: 1, l: 0, g: 1, avl: 0, unusable: 0,
   };
 }
 
 /** The zeroed TSS at BOOT_TSS_START; "busy" because TR is loaded as if by LTR. */
-export function bootTssSegment(): Segment {
+export function bootTssSegment(): KvmSegment {
   return {
     base: BigInt(BOOT_TSS_START), limit: TSS_LIMIT, selector: BOOT_TSS_SELECTOR, type: TYPE_TSS_64_BUSY,
-    present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0,
+    present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0,
   };
 }
 
 /**
  * Encodes a segment as a GDT descriptor: 8 bytes for code/data (s = 1),
  * 16 bytes for a 64-bit system descriptor (s = 0: TSS, LDT), whose upper
- * half holds base bits 63..32.
+ * half holds base bits 63..32. `unusable` (KVM's mark for a segment
+ * register holding no usable segment) has no place in a descriptor.
  */
-export function encodeDescriptor(segment: Segment): Uint8Array {
+export function encodeDescriptor(segment: KvmSegment): Uint8Array {
   const rawLimit = BigInt(segment.g ? segment.limit >>> 12 : segment.limit);
   const base = segment.base;
   const access = BigInt(segment.type | (segment.s << 4) | (segment.dpl << 5) | (segment.present << 7));

@@ -3,12 +3,7 @@
 // keeps some values from before); two carry what a PC firmware would have
 // set up. Indices: Intel SDM vol. 4, "Model-Specific Registers";
 // arch/x86/include/asm/msr-index.h.
-
-/** One entry of struct kvm_msr_entry. */
-export interface Msr {
-  index: number;
-  value: bigint;
-}
+import type { MsrEntry } from '../../kvm/structs/cpu-state.js';
 
 export const MSR_IA32_TSC = 0x10;
 export const MSR_IA32_SYSENTER_CS = 0x174;
@@ -36,18 +31,18 @@ export const MTRR_TYPE_WRITE_BACK = 6n;
  * (arch/x86/kernel/cpu/mtrr/) then works from a machine with no cacheable
  * memory. With no variable ranges, "all RAM write-back" is exactly E | WB.
  */
-export function bootMsrs(): Msr[] {
+export function bootMsrs(): MsrEntry[] {
   return [
-    { index: MSR_IA32_SYSENTER_CS, value: 0n },
-    { index: MSR_IA32_SYSENTER_ESP, value: 0n },
-    { index: MSR_IA32_SYSENTER_EIP, value: 0n },
-    { index: MSR_STAR, value: 0n },
-    { index: MSR_CSTAR, value: 0n },
-    { index: MSR_KERNEL_GS_BASE, value: 0n },
-    { index: MSR_SYSCALL_MASK, value: 0n },
-    { index: MSR_LSTAR, value: 0n },
-    { index: MSR_IA32_TSC, value: 0n },
-    { index: MSR_IA32_MISC_ENABLE, value: MISC_ENABLE_FAST_STRING },
-    { index: MSR_MTRR_DEF_TYPE, value: MTRR_ENABLE | MTRR_TYPE_WRITE_BACK },
+    { index: MSR_IA32_SYSENTER_CS, data: 0n },
+    { index: MSR_IA32_SYSENTER_ESP, data: 0n },
+    { index: MSR_IA32_SYSENTER_EIP, data: 0n },
+    { index: MSR_STAR, data: 0n },
+    { index: MSR_CSTAR, data: 0n },
+    { index: MSR_KERNEL_GS_BASE, data: 0n },
+    { index: MSR_SYSCALL_MASK, data: 0n },
+    { index: MSR_LSTAR, data: 0n },
+    { index: MSR_IA32_TSC, data: 0n },
+    { index: MSR_IA32_MISC_ENABLE, data: MISC_ENABLE_FAST_STRING },
+    { index: MSR_MTRR_DEF_TYPE, data: MTRR_ENABLE | MTRR_TYPE_WRITE_BACK },
   ];
 }

@@ -1,48 +1,24 @@
-// The vCPU state at the kernel's 64-bit entry point, as plain objects shaped
-// like KVM's structs (struct kvm_regs, kvm_sregs, kvm_fpu in linux/kvm.h);
-// the KVM layer encodes them. boot.rst, "64-bit Boot Protocol": 64-bit mode
-// with paging on, __BOOT_CS/__BOOT_DS loaded, interrupts off, rsi = zero page.
-import {
-  BOOT_GDT_SIZE, bootCodeSegment, bootDataSegment, bootTssSegment, type Segment,
-} from './gdt.js';
+// The vCPU state at the kernel's 64-bit entry point, built directly as KVM's
+// structs (struct kvm_regs, kvm_sregs, kvm_fpu in linux/kvm.h, typed in
+// kvm/structs); the KVM layer encodes them. boot.rst, "64-bit Boot Protocol":
+// 64-bit mode with paging on, __BOOT_CS/__BOOT_DS loaded, interrupts off,
+// rsi = zero page.
+import { defaultFpu, type KvmFpu } from '../../kvm/structs/cpu-state.js';
+import type { KvmRegs, KvmSegment, KvmSregs } from '../../kvm/structs/registers.js';
+import { BOOT_GDT_SIZE, bootCodeSegment, bootDataSegment, bootTssSegment } from './gdt.js';
 import { BOOT_GDT_START, BOOT_IDT_START, BOOT_STACK_POINTER, ZERO_PAGE_START } from './layout.js';
 import { BOOT_CR3 } from './page-tables.js';
 
-export type { Segment } from './gdt.js';
-export { bootMsrs, type Msr } from './msrs.js';
+export { bootMsrs } from './msrs.js';
 export { setLapicLocalInterrupts } from './lapic.js';
-
-/** struct kvm_regs. */
-export interface Registers {
-  rax: bigint; rbx: bigint; rcx: bigint; rdx: bigint;
-  rsi: bigint; rdi: bigint; rsp: bigint; rbp: bigint;
-  r8: bigint; r9: bigint; r10: bigint; r11: bigint;
-  r12: bigint; r13: bigint; r14: bigint; r15: bigint;
-  rip: bigint; rflags: bigint;
-}
-
-/** struct kvm_dtable (without padding). `limit` is the table size in bytes minus one. */
-export interface DescriptorTable {
-  base: bigint;
-  limit: number;
-}
 
 /**
  * The parts of struct kvm_sregs tsvmm sets. Leave the others (apic_base,
  * cr2, cr8, interrupt_bitmap) as KVM_GET_SREGS reports them.
  */
-export interface SpecialRegisters {
-  cs: Segment; ds: Segment; es: Segment; fs: Segment; gs: Segment; ss: Segment;
-  tr: Segment; ldt: Segment;
-  gdt: DescriptorTable; idt: DescriptorTable;
-  cr0: bigint; cr3: bigint; cr4: bigint; efer: bigint;
-}
-
-/** The parts of struct kvm_fpu tsvmm sets; everything else zero. */
-export interface FpuState {
-  fcw: number;
-  mxcsr: number;
-}
+export type BootSregs = Pick<KvmSregs,
+  'cs' | 'ds' | 'es' | 'fs' | 'gs' | 'ss' | 'tr' | 'ldt' |
+  'gdt' | 'idt' | 'cr0' | 'cr3' | 'cr4' | 'efer'>;
 
 /** RFLAGS bit 1 is reserved and always 1; IF (bit 9) clear: the protocol wants interrupts disabled. */
 export const BOOT_RFLAGS = 0x2n;
@@ -59,7 +35,7 @@ export const EFER_LMA = 1n << 10n; // long mode active: set by hardware when PG 
  * sets its own, but a valid one costs nothing); rbp = 0 ends frame-pointer
  * stack walks cleanly; rsi carries the zero page, as the protocol requires.
  */
-export function bootRegisters(entry: number, zeroPage: number = ZERO_PAGE_START): Registers {
+export function bootRegisters(entry: number, zeroPage: number = ZERO_PAGE_START): KvmRegs {
   return {
     rax: 0n, rbx: 0n, rcx: 0n, rdx: 0n,
     rsi: BigInt(zeroPage), rdi: 0n, rsp: BigInt(BOOT_STACK_POINTER), rbp: 0n,
@@ -68,9 +44,9 @@ export function bootRegisters(entry: number, zeroPage: number = ZERO_PAGE_START)
   };
 }
 
-/** An LDT register marked unusable (present = 0): nothing uses an LDT at boot. */
-function unusableLdt(): Segment {
-  return { base: 0n, limit: 0, selector: 0, type: 0, present: 0, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0 };
+/** An LDT register marked unusable (not present): nothing uses an LDT at boot. */
+function unusableLdt(): KvmSegment {
+  return { base: 0n, limit: 0, selector: 0, type: 0, present: 0, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 1 };
 }
 
 /**
@@ -78,7 +54,7 @@ function unusableLdt(): Segment {
  * map, segment registers loaded from the boot GDT (see gdt.ts). CR0.CD/NW
  * are clear so caches are on.
  */
-export function bootSpecialRegisters(): SpecialRegisters {
+export function bootSpecialRegisters(): BootSregs {
   return {
     cs: bootCodeSegment(),
     ds: bootDataSegment(), es: bootDataSegment(), fs: bootDataSegment(),
@@ -97,9 +73,10 @@ export function bootSpecialRegisters(): SpecialRegisters {
 /**
  * x87 and SSE control words as after FNINIT / reset: all exceptions masked,
  * 64-bit precision, round to nearest (fcw 0x37f; SDM vol. 1, 8.1.5) and the
- * same for SSE (mxcsr 0x1f80; SDM vol. 1, 10.2.3). KVM's zeroed kvm_fpu
- * would unmask every floating-point exception.
+ * same for SSE (mxcsr 0x1f80; SDM vol. 1, 10.2.3); registers zero. That is
+ * defaultFpu(). KVM's zeroed kvm_fpu would unmask every floating-point
+ * exception.
  */
-export function bootFpu(): FpuState {
-  return { fcw: 0x37f, mxcsr: 0x1f80 };
+export function bootFpu(): KvmFpu {
+  return defaultFpu();
 }

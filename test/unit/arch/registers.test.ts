@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bootFpu, bootRegisters, bootSpecialRegisters } from '../../../src/arch/x86_64/registers.js';
 import { bootMsrs } from '../../../src/arch/x86_64/msrs.js';
+import { defaultFpu } from '../../../src/kvm/structs/cpu-state.js';
 import { setLapicLocalInterrupts } from '../../../src/arch/x86_64/lapic.js';
 
 describe('bootRegisters', () => {
@@ -25,12 +26,12 @@ describe('bootSpecialRegisters', () => {
   });
 
   it('loads __BOOT_CS and __BOOT_DS', () => {
-    expect(sregs.cs).toEqual({ base: 0n, limit: 0xffffffff, selector: 0x10, type: 11, present: 1, dpl: 0, db: 0, s: 1, l: 1, g: 1, avl: 0 });
+    expect(sregs.cs).toEqual({ base: 0n, limit: 0xffffffff, selector: 0x10, type: 11, present: 1, dpl: 0, db: 0, s: 1, l: 1, g: 1, avl: 0, unusable: 0 });
     for (const seg of [sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss]) {
-      expect(seg).toEqual({ base: 0n, limit: 0xffffffff, selector: 0x18, type: 3, present: 1, dpl: 0, db: 1, s: 1, l: 0, g: 1, avl: 0 });
+      expect(seg).toEqual({ base: 0n, limit: 0xffffffff, selector: 0x18, type: 3, present: 1, dpl: 0, db: 1, s: 1, l: 0, g: 1, avl: 0, unusable: 0 });
     }
-    expect(sregs.tr).toMatchObject({ selector: 0x20, type: 11, base: 0x580n, limit: 0x67, present: 1, s: 0 });
-    expect(sregs.ldt.present).toBe(0);
+    expect(sregs.tr).toMatchObject({ selector: 0x20, type: 11, base: 0x580n, limit: 0x67, present: 1, s: 0, unusable: 0 });
+    expect(sregs.ldt).toMatchObject({ present: 0, unusable: 1 });
     expect(sregs.gdt).toEqual({ base: 0x500n, limit: 47 });
     expect(sregs.idt).toEqual({ base: 0x540n, limit: 0 });
   });
@@ -45,7 +46,7 @@ describe('bootSpecialRegisters', () => {
 
 describe('bootMsrs and FPU', () => {
   it('lists the boot MSRs', () => {
-    const msrs = new Map(bootMsrs().map((m) => [m.index, m.value]));
+    const msrs = new Map(bootMsrs().map((m) => [m.index, m.data]));
     expect(msrs.size).toBe(11);
     for (const index of [0x174, 0x175, 0x176, 0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084, 0xc0000102, 0x10]) {
       expect(msrs.get(index)).toBe(0n);
@@ -54,8 +55,11 @@ describe('bootMsrs and FPU', () => {
     expect(msrs.get(0x2ff)).toBe(0x806n); // MTRRs on, default write-back
   });
 
-  it('sets the reset control words', () => {
-    expect(bootFpu()).toEqual({ fcw: 0x37f, mxcsr: 0x1f80 });
+  it('sets the reset control words and zeroes the rest', () => {
+    const fpu = bootFpu();
+    expect(fpu).toMatchObject({ fcw: 0x37f, mxcsr: 0x1f80, fsw: 0, ftwx: 0 });
+    expect(fpu).toEqual(defaultFpu());
+    expect(fpu.fpr).not.toBe(bootFpu().fpr);
   });
 });
 
