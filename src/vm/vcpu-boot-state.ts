@@ -3,9 +3,9 @@
 // and, for the boot CPU only, the 64-bit boot protocol's registers. The other
 // vCPUs wait in KVM's in-kernel APIC for the boot CPU's INIT/SIPI, which is
 // how Linux brings up secondary CPUs it found in the MP table.
-import { bootFpu, bootMsrs, bootRegisters, bootSpecialRegisters, patchCpuid, setLapicLocalInterrupts } from '../arch/x86_64/index.js';
+import { bootMsrs, bootRegisters, bootSpecialRegisters, patchCpuid, setLapicLocalInterrupts } from '../arch/x86_64/index.js';
 import type { BootMemory } from '../arch/x86_64/index.js';
-import type { CpuidEntry } from '../kvm/structs/cpu-state.js';
+import { defaultFpu, type CpuidEntry } from '../kvm/structs/cpu-state.js';
 import type { VcpuFd } from '../kvm/vcpu-fd.js';
 
 export interface VcpuBootInput {
@@ -20,7 +20,7 @@ export interface VcpuBootInput {
 export function applyVcpuBootState(vcpu: VcpuFd, input: VcpuBootInput): void {
   vcpu.setCpuid2(patchCpuid(input.supportedCpuid, vcpu.id, input.vcpuCount, { tscDeadline: input.tscDeadline }));
   vcpu.setMsrs(bootMsrs());
-  vcpu.setFpu(bootFpu());
+  vcpu.setFpu(defaultFpu());
   vcpu.setLapic(setLapicLocalInterrupts(vcpu.getLapic()));
   if (input.boot === undefined) return;
 

@@ -7,7 +7,7 @@ export { buildCmdline, DEFAULT_KERNEL_PARAMS, virtioMmioParam, maxCmdlineLength,
 export { e820Map, formatE820, E820_RAM, E820_RESERVED, type E820Entry } from './e820.js';
 export { loadKernelImage, type LoadedKernel } from './kernel-image.js';
 export { writeBootMemory, type BootMemory, type BootMemoryInput } from './boot-memory.js';
-export { bootRegisters, bootSpecialRegisters, bootFpu, type BootSregs } from './registers.js';
+export { bootRegisters, bootSpecialRegisters, type BootSregs } from './registers.js';
 export { bootMsrs } from './msrs.js';
 export { setLapicLocalInterrupts } from './lapic.js';
 export { patchCpuid, type CpuidEntry, type CpuidOptions } from './cpuid.js';

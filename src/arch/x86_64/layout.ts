@@ -21,10 +21,9 @@
 //   0x1_0000_0000+-----------------------------------+
 //                | RAM beyond 3 GiB continues here   |
 import type { MemoryRegion } from '../../memory/guest-memory.js';
-import { BootConfigError } from './errors.js';
-
 import { MIN_MEMORY_BYTES } from '../../config/types.js';
 import { GiB, KiB, MiB } from '../../units.js';
+import { BootConfigError } from './errors.js';
 
 export const PAGE_SIZE = 0x1000;
 

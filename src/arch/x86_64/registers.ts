@@ -1,16 +1,12 @@
 // The vCPU state at the kernel's 64-bit entry point, built directly as KVM's
-// structs (struct kvm_regs, kvm_sregs, kvm_fpu in linux/kvm.h, typed in
-// kvm/structs); the KVM layer encodes them. boot.rst, "64-bit Boot Protocol":
-// 64-bit mode with paging on, __BOOT_CS/__BOOT_DS loaded, interrupts off,
-// rsi = zero page.
-import { defaultFpu, type KvmFpu } from '../../kvm/structs/cpu-state.js';
+// structs (struct kvm_regs and kvm_sregs in linux/kvm.h, typed in
+// kvm/structs; the FPU starts as kvm/structs' defaultFpu()); the KVM layer
+// encodes them. boot.rst, "64-bit Boot Protocol": 64-bit mode with paging
+// on, __BOOT_CS/__BOOT_DS loaded, interrupts off, rsi = zero page.
 import type { KvmRegs, KvmSegment, KvmSregs } from '../../kvm/structs/registers.js';
 import { BOOT_GDT_SIZE, bootCodeSegment, bootDataSegment, bootTssSegment } from './gdt.js';
 import { BOOT_GDT_START, BOOT_IDT_START, BOOT_STACK_POINTER, ZERO_PAGE_START } from './layout.js';
 import { BOOT_CR3 } from './page-tables.js';
-
-export { bootMsrs } from './msrs.js';
-export { setLapicLocalInterrupts } from './lapic.js';
 
 /**
  * The parts of struct kvm_sregs tsvmm sets. Leave the others (apic_base,
@@ -68,15 +64,4 @@ export function bootSpecialRegisters(): BootSregs {
     cr4: CR4_PAE,
     efer: EFER_LME | EFER_LMA,
   };
-}
-
-/**
- * x87 and SSE control words as after FNINIT / reset: all exceptions masked,
- * 64-bit precision, round to nearest (fcw 0x37f; SDM vol. 1, 8.1.5) and the
- * same for SSE (mxcsr 0x1f80; SDM vol. 1, 10.2.3); registers zero. That is
- * defaultFpu(). KVM's zeroed kvm_fpu would unmask every floating-point
- * exception.
- */
-export function bootFpu(): KvmFpu {
-  return defaultFpu();
 }

@@ -33,7 +33,12 @@ export interface KvmFpu {
   mxcsr: number;
 }
 
-/** The x87/SSE state after reset (Intel SDM vol. 1, 8.1.5 and 10.2.3). */
+/**
+ * The x87/SSE state after reset, which tsvmm gives every vCPU: all
+ * exceptions masked, 64-bit precision, round to nearest (fcw 0x37f; Intel
+ * SDM vol. 1, 8.1.5) and the same for SSE (mxcsr 0x1f80; 10.2.3), registers
+ * zero. KVM's zeroed kvm_fpu would unmask every floating-point exception.
+ */
 export function defaultFpu(): KvmFpu {
   return {
     fpr: new Uint8Array(128), fcw: 0x37f, fsw: 0, ftwx: 0, lastOpcode: 0,
