@@ -1,8 +1,14 @@
 // What a vCPU reports when it stops running the guest for good: the guest
 // halted, triple-faulted, asked for a reset, KVM could not run it, ... The
 // VMM turns this into its exit status and a message such as
-//   guest died: triple fault (KVM_EXIT_SHUTDOWN) at rip 0xffffffff81000000
+//   guest died: triple fault (KVM_EXIT_SHUTDOWN) at rip 0xffffffff81000000;
+//   rsp 0x..., rflags 0x..., cr0 0x..., cr2 0x..., cr3 0x..., cr4 0x..., efer 0x..., idt 0x.../0x...
+// (on one line). A triple fault says nothing of its cause; the control
+// registers do: cr2 is the address of the last page fault, cr3 the page
+// tables, cr4 and efer the paging mode, idt whether the guest had its
+// interrupt table yet.
 
+import { hex } from '../hex.js';
 import {
   ExitReason, InternalErrorNames, exitReasonName, systemEventName,
 } from '../kvm/exit-reasons.js';
@@ -22,6 +28,24 @@ export type VcpuExitKind =
   | 'unhandled'
   /** KVM_RUN itself failed, or the worker crashed. */
   | 'error';
+
+/** The registers that say why a guest died, read when it did. */
+export interface CpuSnapshot {
+  rsp: bigint;
+  rflags: bigint;
+  cr0: bigint;
+  cr2: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  efer: bigint;
+  idtBase: bigint;
+  idtLimit: number;
+}
+
+function describeSnapshot(cpu: CpuSnapshot): string {
+  return `rsp ${hex(cpu.rsp)}, rflags ${hex(cpu.rflags)}, cr0 ${hex(cpu.cr0)}, cr2 ${hex(cpu.cr2)}, cr3 ${hex(cpu.cr3)}, `
+    + `cr4 ${hex(cpu.cr4)}, efer ${hex(cpu.efer)}, idt ${hex(cpu.idtBase)}/${hex(cpu.idtLimit)}`;
+}
 
 export interface VcpuExit {
   vcpuId: number;
@@ -43,10 +67,10 @@ export interface VcpuExit {
 /** Builds the report for a fatal kvm_run exit. */
 export function describeExit(
   vcpuId: number, exitReason: number, rip: bigint | undefined,
-  details: { suberror?: number; systemEventType?: number; data?: bigint[] },
+  details: { suberror?: number; systemEventType?: number; data?: bigint[]; cpu?: CpuSnapshot },
 ): VcpuExit {
   const name = exitReasonName(exitReason);
-  const at = rip === undefined ? '' : ` at rip 0x${rip.toString(16)}`;
+  const at = (rip === undefined ? '' : ` at rip ${hex(rip)}`) + (details.cpu ? `; ${describeSnapshot(details.cpu)}` : '');
   const base = { vcpuId, exitReason, exitReasonName: name, rip, data: details.data };
   switch (exitReason) {
     case ExitReason.HLT:

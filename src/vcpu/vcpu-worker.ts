@@ -20,11 +20,11 @@ import {
   MAP_SHARED, PROT_READ, PROT_WRITE, lastErrno, libc, mapMemory, unmapMemory, viewMemory,
 } from '../sys/libc.js';
 import { KvmRun } from '../kvm/structs/kvm-run.js';
-import { REGS_SIZE, regsOffset } from '../kvm/structs/registers.js';
+import { REGS_SIZE, SREGS_SIZE, decodeRegs, decodeSregs, regsOffset } from '../kvm/structs/registers.js';
 import { Errno, SystemCallError } from '../sys/system-error.js';
 import { Ctl, SharedChannel, Space, VcpuChannel } from './channel.js';
 import { requestRead } from './read-mailbox.js';
-import { VcpuExit, describeExit, errorExit } from './vcpu-exit.js';
+import { CpuSnapshot, VcpuExit, describeExit, errorExit } from './vcpu-exit.js';
 import { postWrite } from './write-ring.js';
 
 /** What the main thread hands the worker (structured-cloned; SharedArrayBuffers are shared). */
@@ -158,7 +158,20 @@ function fatalExit(vcpuId: number, fd: number, run: KvmRun, reason: number): Vcp
   } else if (reason === ExitReason.FAIL_ENTRY) {
     details.data = [run.failEntryReason];
   }
+  if (DIAGNOSED_EXITS.has(reason)) details.cpu = readSnapshot(fd);
   return describeExit(vcpuId, reason, readRip(fd), details);
+}
+
+/** Exits that end the guest with nothing else to go on: their report carries the control registers. */
+const DIAGNOSED_EXITS = new Set<number>([ExitReason.SHUTDOWN, ExitReason.FAIL_ENTRY, ExitReason.INTERNAL_ERROR]);
+
+function readSnapshot(fd: number): CpuSnapshot | undefined {
+  const regs = new Uint8Array(REGS_SIZE);
+  const sregs = new Uint8Array(SREGS_SIZE);
+  if (libc.ioctlPtr(fd, KVM.GET_REGS, regs) < 0 || libc.ioctlPtr(fd, KVM.GET_SREGS, sregs) < 0) return undefined;
+  const { rsp, rflags } = decodeRegs(regs);
+  const { cr0, cr2, cr3, cr4, efer, idt } = decodeSregs(sregs);
+  return { rsp, rflags, cr0, cr2, cr3, cr4, efer, idtBase: idt.base, idtLimit: idt.limit };
 }
 
 function readRip(fd: number): bigint | undefined {

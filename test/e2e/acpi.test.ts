@@ -8,15 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { images, imagesBuilt } from '../helpers/guest-images.js';
-import type { ProcessResult } from '../helpers/run-process.js';
+import { describeRun } from '../helpers/run-process.js';
 import { STATUS_DEVICE, guestScriptCommand, runInGuest, runTsvmm } from '../helpers/tsvmm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-acpi-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function describeRun(result: ProcessResult): string {
-  return `code ${result.code}, timed out ${result.timedOut}; stderr:\n${result.stderr}\nstdout (end):\n${result.stdout.slice(-3000)}`;
-}
 
 /** What the guest reports about its CPUs and devices, one `key=value` per line. */
 const INVENTORY = `

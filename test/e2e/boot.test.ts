@@ -7,7 +7,7 @@ import { E820_RAM, e820Map } from '../../src/arch/x86_64/e820.js';
 import { MiB } from '../../src/config/types.js';
 import { images, imagesBuilt } from '../helpers/guest-images.js';
 import { runInGuest, startTsvmm } from '../helpers/tsvmm.js';
-import type { ProcessResult } from '../helpers/run-process.js';
+import { describeRun, type ProcessResult } from '../helpers/run-process.js';
 
 const PAGE_SIZE = 4096;
 
@@ -18,9 +18,9 @@ function guestLines(result: ProcessResult): string[] {
 
 /** The guest ran its command, said so, reset, and tsvmm exited 0 with nothing on stderr. */
 function expectCleanRun(result: ProcessResult): void {
-  expect(result.timedOut, `timed out; output:\n${result.stdout.slice(-3000)}${result.stderr}`).toBe(false);
-  expect(guestLines(result)).toContain('tsvmm-guest: exit 0');
-  expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(result.timedOut, describeRun(result)).toBe(false);
+  expect(guestLines(result), describeRun(result)).toContain('tsvmm-guest: exit 0');
+  expect({ code: result.code, stderr: result.stderr }, describeRun(result)).toEqual({ code: 0, stderr: '' });
 }
 
 /** /proc/meminfo's "MemTotal:  N kB" and the kernel's "Memory: AK/TK available (...)" boot line. */

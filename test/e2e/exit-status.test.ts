@@ -9,14 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { EXIT_GUEST_PANIC, EXIT_TIMEOUT } from '../../src/vm/vm-exit.js';
 import { imagesBuilt } from '../helpers/guest-images.js';
 import { processesMarkedWith, startMarked } from '../helpers/processes.js';
-import type { ProcessResult } from '../helpers/run-process.js';
+import { describeRun } from '../helpers/run-process.js';
 import { STATUS_DEVICE, runInGuest, runTsvmm } from '../helpers/tsvmm.js';
 
 const DEVICE = STATUS_DEVICE;
-
-function describeRun(result: ProcessResult): string {
-  return `code ${result.code}, timed out ${result.timedOut}; stderr:\n${result.stderr}\nstdout (end):\n${result.stdout.slice(-2000)}`;
-}
 
 describe.skipIf(!imagesBuilt)('the guest\'s exit status is tsvmm\'s', () => {
   for (const [command, status] of [['exit 3', 3], ['true', 0], ['false', 1], ['exit 77', 77]] as const) {

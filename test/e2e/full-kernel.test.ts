@@ -9,16 +9,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT_GUEST_PANIC } from '../../src/vm/vm-exit.js';
 import { fullKernel, fullKernelBuilt, images, imagesBuilt } from '../helpers/guest-images.js';
-import type { ProcessResult } from '../helpers/run-process.js';
+import { describeRun, type ProcessResult } from '../helpers/run-process.js';
 import { guestScriptCommand, runTsvmm } from '../helpers/tsvmm.js';
 
 const BOOTS_PER_COMBINATION = 10;
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-full-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function describeRun(result: ProcessResult): string {
-  return `code ${result.code}, timed out ${result.timedOut}; stderr:\n${result.stderr}\nstdout (end):\n${result.stdout.slice(-3000)}`;
-}
 
 function boot(kernelParameters: string, command: string, extra: string[] = []): Promise<ProcessResult> {
   return runTsvmm(['--kernel', fullKernel.bzImage, '--initramfs', images.initramfs, ...extra,

@@ -4,7 +4,7 @@
 // of tsvmm, and the same QEMU is the baseline of the benchmarks.
 import { describe, expect, it } from 'vitest';
 import { images, imagesBuilt } from '../helpers/guest-images.js';
-import { runProcess } from '../helpers/run-process.js';
+import { describeRun, runProcess } from '../helpers/run-process.js';
 
 function qemuArgs(kernel: string, initArgs: string): string[] {
   return [
@@ -20,14 +20,14 @@ describe.skipIf(!imagesBuilt)('QEMU microvm reference boot', () => {
   for (const [name, kernel] of [['vmlinux', images.vmlinux], ['bzImage', images.bzImage]] as const) {
     it(`boots ${name} + initramfs and runs the command after --`, async () => {
       const result = await runProcess('qemu-system-x86_64', qemuArgs(kernel, 'echo hello-from-guest'), { timeoutMs: 120_000 });
-      expect(result.timedOut).toBe(false);
-      expect(result.stdout).toMatch(/^hello-from-guest\r?$/m);
-      expect(result.stdout).toMatch(/^tsvmm-guest: exit 0\r?$/m);
+      expect(result.timedOut, describeRun(result)).toBe(false);
+      expect(result.stdout, describeRun(result)).toMatch(/^hello-from-guest\r?$/m);
+      expect(result.stdout, describeRun(result)).toMatch(/^tsvmm-guest: exit 0\r?$/m);
     });
   }
 
   it('reports a failing command\'s status', async () => {
     const result = await runProcess('qemu-system-x86_64', qemuArgs(images.vmlinux, 'exit 3'), { timeoutMs: 120_000 });
-    expect(result.stdout).toMatch(/^tsvmm-guest: exit 3\r?$/m);
+    expect(result.stdout, describeRun(result)).toMatch(/^tsvmm-guest: exit 3\r?$/m);
   });
 });

@@ -19,7 +19,7 @@ import {
   PATTERN_BLOCK_BYTES, createSparseImage, describeAt, expectedPattern, firstDifference, writePatternScript,
 } from '../helpers/disk-images.js';
 import { images, imagesBuilt } from '../helpers/guest-images.js';
-import type { ProcessResult } from '../helpers/run-process.js';
+import { describeRun, type ProcessResult } from '../helpers/run-process.js';
 import { runTsvmm, guestScriptCommand } from '../helpers/tsvmm.js';
 
 const PATTERN_BLOCKS = 64;
@@ -80,9 +80,9 @@ describe.skipIf(!imagesBuilt)('virtio-blk with a Linux guest', () => {
   });
 
   it('runs the guest to a clean reset', () => {
-    expect(result.timedOut, result.stdout + result.stderr).toBe(false);
-    expect(result.stdout).toMatch(/^tsvmm-guest: exit 0\r?$/m);
-    expect(result.code, result.stderr).toBe(0);
+    expect(result.timedOut, describeRun(result)).toBe(false);
+    expect(result.stdout, describeRun(result)).toMatch(/^tsvmm-guest: exit 0\r?$/m);
+    expect(result.code, describeRun(result)).toBe(0);
   });
 
   it('shows two disks, vda and vdb, whose serial is their id=', () => {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstDifference } from '../helpers/disk-images.js';
 import { imagesBuilt } from '../helpers/guest-images.js';
-import type { ProcessResult } from '../helpers/run-process.js';
+import { describeRun, type ProcessResult } from '../helpers/run-process.js';
 import { runTsvmm, guestScriptCommand } from '../helpers/tsvmm.js';
 
 
@@ -64,10 +64,10 @@ describe.skipIf(!imagesBuilt)('virtio-console with a Linux guest', () => {
     });
 
     it('runs the guest to a clean reset', () => {
-      expect(result.timedOut, result.stdout + result.stderr).toBe(false);
+      expect(result.timedOut, describeRun(result)).toBe(false);
       expect(result.stdout).toMatch(/^hvc0-writes-done=0\r?$/m);
-      expect(result.stdout).toMatch(/^tsvmm-guest: exit 0\r?$/m);
-      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout, describeRun(result)).toMatch(/^tsvmm-guest: exit 0\r?$/m);
+      expect(result.code, describeRun(result)).toBe(0);
     });
 
     it('receives cooked-mode text with the guest tty\'s "\\n" -> "\\r\\n"', () => {
@@ -98,15 +98,15 @@ describe.skipIf(!imagesBuilt)('virtio-console with a Linux guest', () => {
     });
 
     it('makes hvc0 the kernel console, whose output arrives on stdout', () => {
-      expect(result.timedOut, result.stdout + result.stderr).toBe(false);
-      expect(result.code, result.stderr).toBe(0);
+      expect(result.timedOut, describeRun(result)).toBe(false);
+      expect(result.code, describeRun(result)).toBe(0);
       // A kernel message: the console is hvc0. (Messages from before the
       // virtio-console driver attached are not there: the guest's hvc
       // console drops what it is given while it has no device behind it.)
       expect(result.stdout).toMatch(/^\[ *\d+\.\d+\] Run \/init as init process\r?$/m);
       expect(result.stdout).toMatch(/^console=hvc0\r?$/m);
       expect(result.stdout).toMatch(/^cmdline=console=hvc0 reboot=k,panic_warm panic=-1 virtio_mmio\.device=4K@0x[0-9a-f]+:\d+ tsvmm\.status=0xd1000000 -- /m);
-      expect(result.stdout).toMatch(/^tsvmm-guest: exit 0\r?$/m);
+      expect(result.stdout, describeRun(result)).toMatch(/^tsvmm-guest: exit 0\r?$/m);
     });
   });
 });

@@ -10,6 +10,16 @@ export interface ProcessResult {
   timedOut: boolean;
 }
 
+/**
+ * A failed run in a few lines, for an assertion's message: the exit status,
+ * all of stderr and the end of stdout (a guest's verdict and last words are
+ * at the end of its console output; its first 3000 characters are boot noise).
+ */
+export function describeRun(result: ProcessResult, stdoutTailChars = 3000): string {
+  const ending = result.signal ? `signal ${result.signal}` : `code ${result.code}`;
+  return `${ending}, timed out ${result.timedOut}; stderr:\n${result.stderr}\nstdout (end):\n${result.stdout.slice(-stdoutTailChars)}`;
+}
+
 export function runProcess(command: string, args: string[], options: SpawnOptions & { timeoutMs?: number; input?: string } = {}): Promise<ProcessResult> {
   const { timeoutMs = 120_000, input, ...spawnOptions } = options;
   return new Promise((resolve, reject) => {

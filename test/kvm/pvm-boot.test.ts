@@ -46,7 +46,7 @@ describe.skipIf(!isPvm || !existsSync(images.vmlinux))('a real kernel on PVM /de
     expect(e820Lines).toEqual(formatE820(e820Map(MEMORY_BYTES)));
 
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^tsvmm: guest died: [^\n]+ at rip 0x[0-9a-f]+\n$/);
+    expect(result.stderr).toMatch(/^tsvmm: guest died: [^\n]+ at rip 0x[0-9a-f]+; rsp 0x[^\n]+ cr2 0x[0-9a-f]+, [^\n]+\n$/);
     // Even when the guest dies, tsvmm cleans up after itself.
     expect(existsSync(socket)).toBe(false);
   }, 180_000);

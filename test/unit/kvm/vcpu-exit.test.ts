@@ -17,6 +17,17 @@ describe('vCPU exit reports', () => {
     });
   });
 
+  it('adds the control registers, which say why the guest died', () => {
+    const cpu = {
+      rsp: 0x1ff8n, rflags: 0x10046n, cr0: 0x80050033n, cr2: 0xffffffff82a00000n, cr3: 0x1000n,
+      cr4: 0x1020a0n, efer: 0xd01n, idtBase: 0n, idtLimit: 0xffff,
+    };
+    expect(describeExit(0, ExitReason.SHUTDOWN, 0x100000n, { cpu }).message).toBe(
+      'triple fault (KVM_EXIT_SHUTDOWN) at rip 0x100000; rsp 0x1ff8, rflags 0x10046, cr0 0x80050033, '
+      + 'cr2 0xffffffff82a00000, cr3 0x1000, cr4 0x1020a0, efer 0xd01, idt 0x0/0xffff',
+    );
+  });
+
   it('describes internal errors with their suberror', () => {
     const exit = describeExit(1, ExitReason.INTERNAL_ERROR, 0x1000n, { suberror: 1, data: [5n] });
     expect(exit.kind).toBe('internal-error');
