@@ -6,7 +6,10 @@
 // (on one line). A triple fault says nothing of its cause; the control
 // registers do: cr2 is the address of the last page fault, cr3 the page
 // tables, cr4 and efer the paging mode, idt whether the guest had its
-// interrupt table yet.
+// interrupt table yet. Except on AMD: there KVM resets a vCPU that shut
+// down before it returns to us (the VMCB is undefined after a shutdown
+// intercept), so its registers are the reset state, rip 0xfff0 in real
+// mode; the report says so rather than showing them.
 
 import { hex } from '../hex.js';
 import {
@@ -42,7 +45,13 @@ export interface CpuSnapshot {
   idtLimit: number;
 }
 
+/** CR0.PE: a guest that tsvmm booted never leaves protected mode, so without it the vCPU was reset. */
+const CR0_PROTECTED_MODE = 1n;
+
 function describeSnapshot(cpu: CpuSnapshot): string {
+  if ((cpu.cr0 & CR0_PROTECTED_MODE) === 0n) {
+    return 'KVM reset the vCPU when it shut down (as on AMD), so its registers at the fault are lost';
+  }
   return `rsp ${hex(cpu.rsp)}, rflags ${hex(cpu.rflags)}, cr0 ${hex(cpu.cr0)}, cr2 ${hex(cpu.cr2)}, cr3 ${hex(cpu.cr3)}, `
     + `cr4 ${hex(cpu.cr4)}, efer ${hex(cpu.efer)}, idt ${hex(cpu.idtBase)}/${hex(cpu.idtLimit)}`;
 }

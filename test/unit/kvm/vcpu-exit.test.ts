@@ -28,6 +28,15 @@ describe('vCPU exit reports', () => {
     );
   });
 
+  it('says so when KVM reset the vCPU before reporting its shutdown (AMD), instead of showing reset registers', () => {
+    const resetState = {
+      rsp: 0n, rflags: 0x2n, cr0: 0x60000010n, cr2: 0n, cr3: 0n, cr4: 0n, efer: 0n, idtBase: 0n, idtLimit: 0xffff,
+    };
+    expect(describeExit(0, ExitReason.SHUTDOWN, 0xfff0n, { cpu: resetState }).message).toBe(
+      'triple fault (KVM_EXIT_SHUTDOWN) at rip 0xfff0; KVM reset the vCPU when it shut down (as on AMD), so its registers at the fault are lost',
+    );
+  });
+
   it('describes internal errors with their suberror', () => {
     const exit = describeExit(1, ExitReason.INTERNAL_ERROR, 0x1000n, { suberror: 1, data: [5n] });
     expect(exit.kind).toBe('internal-error');
