@@ -3,7 +3,7 @@
 // whose emulated AMD-V CPU gives a real /dev/kvm to the processes inside.
 //
 //   npm run sandbox -- 'ls -l /dev/kvm && node --version'
-//   npm run sandbox -- --timeout 600 'npx vitest run --project e2e'
+//   npm run sandbox -- --timeout 600 'npx vitest run --config test/vitest.config.ts --project e2e'
 //
 // Why: this machine's /dev/kvm is PVM, which cannot run a stock Linux kernel
 // (docs/architecture.md, "The development machines"). Inside the sandbox (the "L1" machine) a small kernel

@@ -16,7 +16,6 @@ import { pendingRead } from './read-mailbox.js';
 import { VcpuExit, errorExit } from './vcpu-exit.js';
 import type { VcpuSet } from './vcpu-set.js';
 import type { VcpuWorkerData, VcpuWorkerMessage } from './vcpu-worker.js';
-import { siblingModule, startModuleWorker } from './worker-loader.js';
 
 /** A port whose reads the worker answers itself from a shared byte (no round trip). */
 export interface SharedPortValue {
@@ -115,7 +114,9 @@ export class VcpuThread {
       // `--trace exits`: the thread writes its own lines to the trace's file descriptor.
       trace: trace.exits && trace.sinkFd !== undefined ? { fd: trace.sinkFd, startTime: trace.startTime } : undefined,
     };
-    const worker = startModuleWorker(fakeWorker?.module ?? siblingModule(import.meta.url, 'vcpu-worker'), {
+    // By its compiled name, as every import is; tests run the sources, where
+    // test/support/typescript-hooks.mjs finds vcpu-worker.ts for it.
+    const worker = new Worker(fakeWorker?.module ?? new URL('./vcpu-worker.js', import.meta.url), {
       workerData, name: `vcpu${vcpu.id}`,
     });
     this.worker = worker;
