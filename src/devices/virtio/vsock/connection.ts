@@ -1,7 +1,8 @@
-// One vsock stream between a guest socket and a host Unix socket: its state
-// machine (virtio 1.x spec 5.10.6.4-5.10.6.6), credit accounting in both
-// directions, and the bridge to the Node socket. The muxer routes packets here
-// and asks for packets to put in rx buffers; this file never touches queues.
+// One vsock stream between a guest socket and a host stream (a Unix socket in
+// production): its state machine (virtio 1.x spec 5.10.6.4-5.10.6.6), credit
+// accounting in both directions, and the bridge to the host stream. The muxer
+// routes packets here and asks for packets to put in rx buffers; this file
+// never touches queues or sockets.
 //
 //   host-initiated:  requesting --RESPONSE--> established
 //   guest-initiated: connecting --host connect ok--> established (RESPONSE queued)
@@ -9,8 +10,8 @@
 //   any --RST / both directions shut / error / timeout--> closed
 import { trace } from '../../../trace.js';
 import { describePacket } from './packet-trace.js';
-import type net from 'node:net';
 import { ByteQueue } from './byte-queue.js';
+import type { HostStream } from './host-stream.js';
 import { ScatterWriter, payloadPool } from './copy.js';
 import type { PendingConnect } from './unix-backend.js';
 import { ReceiveCredit, SendCredit } from './credit.js';
@@ -32,7 +33,7 @@ export interface ConnectionOwner {
   wantsRx(connection: Connection): void;
   /** The connection is over; with `sendRst` the owner tells the guest with an RST. */
   closed(connection: Connection, sendRst: boolean): void;
-  /** The connection corked its socket for this tx pass: call uncork() when the pass ends. */
+  /** The connection corked its host stream for this tx pass: call uncork() when the pass ends. */
   corked(connection: Connection): void;
 }
 
@@ -71,9 +72,11 @@ export class Connection {
   private readonly guestCid: number;
   private readonly timeouts: ConnectionTimeouts;
   private readonly maxPending: number;
-  private socket: net.Socket | null = null;
+  private host: HostStream | null = null;
   private connectAttempt: PendingConnect | null = null;
   private timer: NodeJS.Timeout | undefined;
+  /** After a graceful end of the host stream: destroys it if it has not closed within lingerMs. */
+  private flushGuard: NodeJS.Timeout | undefined;
 
   private readonly receiveCredit: ReceiveCredit;
   private readonly sendCredit = new SendCredit();
@@ -113,9 +116,9 @@ export class Connection {
    * owed (hasRxWork() is true). `initial` is what the program wrote after its
    * CONNECT line.
    */
-  static fromHost(params: ConnectionParams, socket: net.Socket, initial: Buffer): Connection {
+  static fromHost(params: ConnectionParams, host: HostStream, initial: Buffer): Connection {
     const c = new Connection(params, 'requesting', true);
-    c.attach(socket);
+    c.attach(host);
     c.pending.push(initial);
     c.requestOwed = true;
     c.startTimer(params.timeouts.requestMs, () => c.terminate({ rst: true, flush: false }));
@@ -143,22 +146,20 @@ export class Connection {
 
   /**
    * Bytes this connection holds in memory: host data waiting for the guest,
-   * what Node's socket still buffers for reading, and guest data not yet
-   * written to the host socket.
+   * what the host stream still buffers for reading, and guest data not yet
+   * written to it.
    */
   get bufferedBytes(): number {
-    const socket = this.socket;
-    const inSocket = socket === null || socket.destroyed ? 0 : socket.readableLength + socket.writableLength;
-    return this.pending.length + inSocket;
+    return this.pending.length + (this.host?.bufferedBytes ?? 0);
   }
 
-  hostConnected(socket: net.Socket): void {
+  hostConnected(host: HostStream): void {
     if (this.stateValue !== 'connecting') {
-      socket.destroy();
+      host.destroy();
       return;
     }
     this.connectAttempt = null;
-    this.attach(socket);
+    this.attach(host);
     this.stateValue = 'established';
     this.responseOwed = true;
     this.updateReading();
@@ -176,7 +177,7 @@ export class Connection {
     clearTimeout(this.timer);
     this.pending.clear();
     this.connectAttempt?.cancel();
-    this.socket?.destroy();
+    this.host?.destroy();
   }
 
   // ---- guest -> host --------------------------------------------------
@@ -225,7 +226,7 @@ export class Connection {
     if (this.hasRxWork()) this.owner.wantsRx(this);
   }
 
-  /** The guest broke the protocol on this connection: reset it (RST to the guest, host socket destroyed). */
+  /** The guest broke the protocol on this connection: reset it (RST to the guest, host stream destroyed). */
   protocolError(): void {
     this.terminate({ rst: true, flush: false });
   }
@@ -234,7 +235,7 @@ export class Connection {
     clearTimeout(this.timer);
     this.stateValue = 'established';
     // The host program learns its port, then the stream starts (Firecracker's contract).
-    this.socket?.write(`OK ${this.hostPort}\n`);
+    this.host?.write(`OK ${this.hostPort}\n`);
     this.updateReading();
     this.finishHostToGuestIfDrained();
     if (this.hasRxWork()) this.owner.wantsRx(this);
@@ -248,15 +249,15 @@ export class Connection {
       return;
     }
     // One copy out of guest memory: the guest may reuse its buffer as soon as
-    // we mark it used, long before the socket write completes.
+    // we mark it used, long before the host write completes.
     const data = payloadPool.gather(source.readableViews(HEADER_SIZE, len), len);
     if (!this.writesCorked) {
       // Packets of one tx pass leave in one writev() (the muxer uncorks at the end of the pass).
       this.writesCorked = true;
-      this.socket!.cork();
+      this.host!.cork();
       this.owner.corked(this);
     }
-    this.socket!.write(data, (error) => {
+    this.host!.write(data, (error) => {
       if (!error) payloadPool.release(data);
       if (error || this.stateValue === 'closed') return;
       this.receiveCredit.forwarded(len);
@@ -267,11 +268,11 @@ export class Connection {
     });
   }
 
-  /** Ends the batch guestData started: the socket sends what this tx pass gave it. */
+  /** Ends the batch guestData started: the host stream sends what this tx pass gave it. */
   uncork(): void {
     if (!this.writesCorked) return;
     this.writesCorked = false;
-    this.socket?.uncork();
+    this.host?.uncork();
   }
 
   private guestShutdown(flags: number): void {
@@ -282,7 +283,7 @@ export class Connection {
       this.pending.clear();
       this.shutdownOwed &= ~SHUTDOWN_SEND;
     }
-    if ((added & SHUTDOWN_SEND) !== 0 && !this.socket!.destroyed) this.socket!.end();
+    if ((added & SHUTDOWN_SEND) !== 0 && !this.host!.destroyed) this.host!.end();
     const hostToGuestDone = (this.shutSent & SHUTDOWN_SEND) !== 0 || (this.guestShut & SHUTDOWN_RCV) !== 0;
     if ((this.guestShut & SHUTDOWN_SEND) !== 0 && hostToGuestDone) {
       // Both directions are shut: a full close, answered with RST (what Linux does too).
@@ -292,19 +293,24 @@ export class Connection {
 
   // ---- host -> guest --------------------------------------------------
 
-  private attach(socket: net.Socket): void {
-    this.socket = socket;
-    socket.pause();
+  private attach(host: HostStream): void {
+    this.host = host;
+    host.pause();
     this.reading = false;
-    socket.on('data', (chunk: Buffer) => this.hostData(chunk));
-    socket.on('end', () => this.hostEnd());
-    socket.on('error', () => this.terminate({ rst: true, flush: false }));
-    socket.on('close', () => {
-      // With half-open sockets a clean 'close' follows the host's end and
-      // ours: what we still hold for the guest goes out first. Without the
-      // host's end it is an abort.
-      if (!this.hostEnded) this.terminate({ rst: true, flush: false });
+    host.listen({
+      data: (chunk) => this.hostData(chunk),
+      end: () => this.hostEnd(),
+      error: () => this.terminate({ rst: true, flush: false }),
+      close: () => this.hostClosed(),
     });
+  }
+
+  private hostClosed(): void {
+    clearTimeout(this.flushGuard);
+    // With half-open sockets a clean close follows the host's end and ours:
+    // what we still hold for the guest goes out first. Without the host's
+    // end it is an abort.
+    if (!this.hostEnded) this.terminate({ rst: true, flush: false });
   }
 
   private hostData(chunk: Buffer): void {
@@ -331,21 +337,21 @@ export class Connection {
   }
 
   /**
-   * Reads the host socket only while the guest has credit for what we hold
+   * Reads the host stream only while the guest has credit for what we hold
    * and our own buffer is not full; otherwise pauses it, so a slow guest
    * reader slows the host writer instead of growing our memory.
    */
   private updateReading(): void {
-    const socket = this.socket;
-    if (socket === null) return;
+    const host = this.host;
+    if (host === null) return;
     let want = this.stateValue === 'established' && !this.hostEnded;
     if (want && (this.guestShut & SHUTDOWN_RCV) === 0) {
       want = this.pending.length < Math.min(this.sendCredit.available, this.maxPending);
     }
     if (want === this.reading) return;
     this.reading = want;
-    if (want) socket.resume();
-    else socket.pause();
+    if (want) host.resume();
+    else host.pause();
   }
 
   // ---- packets for the guest ------------------------------------------
@@ -437,7 +443,7 @@ export class Connection {
   }
 
   /**
-   * Ends the connection at once. `flush` lets the host socket send what it
+   * Ends the connection at once. `flush` lets the host stream send what it
    * still holds (a graceful end(), bounded by lingerMs); otherwise it is destroyed.
    */
   private terminate(options: { rst: boolean; flush: boolean }): void {
@@ -446,15 +452,14 @@ export class Connection {
     clearTimeout(this.timer);
     this.pending.clear();
     this.connectAttempt?.cancel();
-    const socket = this.socket;
-    if (socket !== null) {
-      if (options.flush && !socket.destroyed) {
-        socket.end();
-        const guard = setTimeout(() => socket.destroy(), this.timeouts.lingerMs);
-        guard.unref();
-        socket.once('close', () => clearTimeout(guard));
+    const host = this.host;
+    if (host !== null) {
+      if (options.flush && !host.destroyed) {
+        host.end();
+        this.flushGuard = setTimeout(() => host.destroy(), this.timeouts.lingerMs);
+        this.flushGuard.unref();
       } else {
-        socket.destroy();
+        host.destroy();
       }
     }
     this.owner.closed(this, options.rst);

@@ -10,6 +10,7 @@ import type net from 'node:net';
 import type { DescriptorChain, Virtqueue } from '../queue.js';
 import { type PendingHandshake, readConnectLine } from './connect-handshake.js';
 import { Connection, type ConnectionOwner, type ConnectionState, type ConnectionTimeouts } from './connection.js';
+import { SocketHostStream } from './host-stream.js';
 import {
   HEADER_SIZE, HOST_CID, Op, type PacketHeader, VSOCK_TYPE_STREAM, decodeHeader, encodeHeader, opName,
 } from './packet.js';
@@ -201,7 +202,7 @@ export class VsockMuxer implements ConnectionOwner {
       hostPort = this.ports.allocate();
       this.ports.release(taken);
     }
-    const connection = Connection.fromHost(this.connectionParams(hostPort, guestPort), socket, initial);
+    const connection = Connection.fromHost(this.connectionParams(hostPort, guestPort), new SocketHostStream(socket), initial);
     this.connections.set(keyOf(hostPort, guestPort), connection);
     this.recentlyClosed.delete(keyOf(hostPort, guestPort));
     this.wantsRx(connection); // its REQUEST
@@ -316,7 +317,7 @@ export class VsockMuxer implements ConnectionOwner {
         this.warn(`guest connection to port ${request.dstPort} refused: ${result.message}`);
         connection.hostConnectFailed();
       } else {
-        connection.hostConnected(result);
+        connection.hostConnected(new SocketHostStream(result));
       }
     });
   }
