@@ -85,6 +85,17 @@ describe('SendCredit (host -> guest window)', () => {
     credit.update(100, 0x10);
     expect(credit.available).toBe(100);
   });
+
+  it('remembers a CREDIT_REQUEST until an update opens the window again', () => {
+    const credit = new SendCredit();
+    credit.update(100, 0);
+    credit.sent(100);
+    credit.requestedUpdate();
+    credit.update(100, 0); // news, but no room yet: still waiting for an answer
+    expect(credit.updateRequested).toBe(true);
+    credit.update(100, 1);
+    expect(credit.updateRequested).toBe(false);
+  });
 });
 
 describe('ByteQueue', () => {

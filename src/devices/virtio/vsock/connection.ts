@@ -15,6 +15,7 @@ import type { HostStream } from './host-stream.js';
 import { ScatterWriter, payloadPool } from './copy.js';
 import type { PendingConnect } from './unix-backend.js';
 import { ReceiveCredit, SendCredit } from './credit.js';
+import { type OwedOp, PendingPackets } from './pending-packets.js';
 import {
   HEADER_SIZE, HOST_CID, Op, type PacketHeader, SHUTDOWN_BOTH, SHUTDOWN_RCV, SHUTDOWN_SEND,
   VSOCK_TYPE_STREAM, encodeHeader,
@@ -89,13 +90,8 @@ export class Connection {
   private guestShut = 0;
   /** SHUTDOWN flags we told the guest. */
   private shutSent = 0;
-
-  // Control packets owed to the guest, in the order fillRx sends them.
-  private requestOwed = false;
-  private responseOwed = false;
-  private shutdownOwed = 0;
-  private creditUpdateOwed = false;
-  private creditRequested = false;
+  /** Control packets owed to the guest; fillRx sends them in the set's order. */
+  private readonly owed = new PendingPackets();
 
   private static readonly header = new Uint8Array(HEADER_SIZE);
 
@@ -120,7 +116,7 @@ export class Connection {
     const c = new Connection(params, 'requesting', true);
     c.attach(host);
     c.pending.push(initial);
-    c.requestOwed = true;
+    c.owed.add(Op.Request);
     c.startTimer(params.timeouts.requestMs, () => c.terminate({ rst: true, flush: false }));
     return c;
   }
@@ -161,7 +157,7 @@ export class Connection {
     this.connectAttempt = null;
     this.attach(host);
     this.stateValue = 'established';
-    this.responseOwed = true;
+    this.owed.add(Op.Response);
     this.updateReading();
     this.owner.wantsRx(this);
   }
@@ -211,7 +207,7 @@ export class Connection {
       case Op.CreditUpdate:
         break; // The credit itself was taken above.
       case Op.CreditRequest:
-        this.creditUpdateOwed = true;
+        this.owed.add(Op.CreditUpdate);
         break;
       case Op.Shutdown:
         this.guestShutdown(header.flags & SHUTDOWN_BOTH);
@@ -221,7 +217,6 @@ export class Connection {
         return;
     }
     if (this.stateValue !== 'established') return;
-    if (this.sendCredit.available > 0) this.creditRequested = false;
     this.updateReading();
     if (this.hasRxWork()) this.owner.wantsRx(this);
   }
@@ -261,8 +256,8 @@ export class Connection {
       if (!error) payloadPool.release(data);
       if (error || this.stateValue === 'closed') return;
       this.receiveCredit.forwarded(len);
-      if (this.receiveCredit.updateNeeded && !this.creditUpdateOwed) {
-        this.creditUpdateOwed = true;
+      if (this.receiveCredit.updateNeeded && !this.owed.has(Op.CreditUpdate)) {
+        this.owed.add(Op.CreditUpdate);
         this.owner.wantsRx(this);
       }
     });
@@ -281,7 +276,7 @@ export class Connection {
     if ((added & SHUTDOWN_RCV) !== 0) {
       // The guest will not read again: drop what we hold and drain the host side into the void.
       this.pending.clear();
-      this.shutdownOwed &= ~SHUTDOWN_SEND;
+      this.owed.withdrawShutdown(SHUTDOWN_SEND);
     }
     if ((added & SHUTDOWN_SEND) !== 0 && !this.host!.destroyed) this.host!.end();
     const hostToGuestDone = (this.shutSent & SHUTDOWN_SEND) !== 0 || (this.guestShut & SHUTDOWN_RCV) !== 0;
@@ -329,10 +324,10 @@ export class Connection {
 
   /** Once the host ended and the guest has every byte, tell it: SHUTDOWN SEND (both if the guest finished first). */
   private finishHostToGuestIfDrained(): void {
-    if (!this.hostEnded || this.pending.length > 0 || this.shutSent !== 0 || this.shutdownOwed !== 0) return;
+    if (!this.hostEnded || this.pending.length > 0 || this.shutSent !== 0 || this.owed.has(Op.Shutdown)) return;
     if (this.stateValue !== 'established') return;
     if ((this.guestShut & SHUTDOWN_RCV) !== 0) return; // It does not care any more.
-    this.shutdownOwed = (this.guestShut & SHUTDOWN_SEND) !== 0 ? SHUTDOWN_BOTH : SHUTDOWN_SEND;
+    this.owed.addShutdown((this.guestShut & SHUTDOWN_SEND) !== 0 ? SHUTDOWN_BOTH : SHUTDOWN_SEND);
     this.owner.wantsRx(this);
   }
 
@@ -359,49 +354,49 @@ export class Connection {
   /** True when fillRx has something to send. */
   hasRxWork(): boolean {
     if (this.stateValue === 'closed') return false;
-    return this.requestOwed || this.responseOwed || this.shutdownOwed !== 0 ||
-      this.creditUpdateOwed || this.receiveCredit.updateNeeded ||
+    return !this.owed.isEmpty || this.receiveCredit.updateNeeded ||
       (this.stateValue === 'established' && this.pending.length > 0 &&
-        (this.sendCredit.available > 0 || !this.creditRequested));
+        (this.sendCredit.available > 0 || !this.sendCredit.updateRequested));
   }
 
   /** Writes the next packet for the guest into `sink`; returns its length (0: nothing to send). */
   fillRx(sink: PacketSink): number {
     if (this.stateValue === 'closed') return 0;
-    if (this.requestOwed) {
-      this.requestOwed = false;
-      return this.writeHeader(sink, Op.Request);
-    }
-    if (this.responseOwed) {
-      this.responseOwed = false;
-      return this.writeHeader(sink, Op.Response);
-    }
+    const handshake = this.owed.firstBeforeData();
+    if (handshake !== undefined) return this.writeOwed(sink, handshake);
     if (this.stateValue === 'established' && this.pending.length > 0) {
       const credit = this.sendCredit.available;
       const room = sink.writableLength - HEADER_SIZE;
       if (credit > 0 && room > 0) return this.writeData(sink, Math.min(credit, room, this.pending.length));
-      if (credit === 0 && !this.creditRequested) {
+      if (credit === 0 && !this.sendCredit.updateRequested) {
         // Out of guest credit with data waiting: ask (spec 5.10.6.3).
-        this.creditRequested = true;
+        this.sendCredit.requestedUpdate();
         return this.writeHeader(sink, Op.CreditRequest);
       }
     }
-    if (this.shutdownOwed !== 0) {
-      const flags = this.shutdownOwed;
-      this.shutdownOwed = 0;
-      this.shutSent |= flags;
-      if (flags === SHUTDOWN_BOTH) this.startLinger();
-      return this.writeHeader(sink, Op.Shutdown, 0, flags);
-    }
-    if (this.creditUpdateOwed || this.receiveCredit.updateNeeded) {
-      return this.writeHeader(sink, Op.CreditUpdate);
-    }
+    const next = this.owed.first();
+    if (next !== undefined) return this.writeOwed(sink, next);
+    // Due without being owed: the guest's view of our buffer ran low while we freed space (credit.ts).
+    if (this.receiveCredit.updateNeeded) return this.writeHeader(sink, Op.CreditUpdate);
     return 0;
   }
 
   /** The RST the muxer sends for this connection after it closed. */
   rstHeader(): PacketHeader {
     return this.header(Op.Rst, 0, 0);
+  }
+
+  /** Writes a control packet the connection owed; SHUTDOWN both starts the linger. */
+  private writeOwed(sink: PacketSink, op: OwedOp): number {
+    if (op !== Op.Shutdown) {
+      this.owed.remove(op);
+      return this.writeHeader(sink, op);
+    }
+    const flags = this.owed.shutdownFlags;
+    this.owed.remove(op);
+    this.shutSent |= flags;
+    if (flags === SHUTDOWN_BOTH) this.startLinger();
+    return this.writeHeader(sink, op, 0, flags);
   }
 
   private writeData(sink: PacketSink, len: number): number {
@@ -421,7 +416,7 @@ export class Connection {
     sink.write(0, Connection.header);
     // The header carried our fwd_cnt: the guest is now up to date.
     this.receiveCredit.announced();
-    this.creditUpdateOwed = false;
+    this.owed.remove(Op.CreditUpdate);
     return HEADER_SIZE;
   }
 

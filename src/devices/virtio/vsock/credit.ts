@@ -66,11 +66,27 @@ export class SendCredit {
   private peerBufAlloc = 0;
   private peerFwdCnt = 0;
   private sentCount = 0;
+  private requested = false;
 
   /** Every guest packet carries its current buf_alloc and fwd_cnt. */
   update(bufAlloc: number, fwdCnt: number): void {
     this.peerBufAlloc = bufAlloc;
     this.peerFwdCnt = fwdCnt;
+    if (this.available > 0) this.requested = false;
+  }
+
+  /**
+   * True from our CREDIT_REQUEST (spec 5.10.6.3) until the window opens
+   * again: one request per stall, as asking again would only take another rx
+   * buffer for the same answer.
+   */
+  get updateRequested(): boolean {
+    return this.requested;
+  }
+
+  /** We sent CREDIT_REQUEST. */
+  requestedUpdate(): void {
+    this.requested = true;
   }
 
   /** Bytes we may still send (0 when the guest shrank its buffer below what is in flight). */
