@@ -5,9 +5,14 @@
 // never touches queues or sockets.
 //
 //   host-initiated:  requesting --RESPONSE--> established
-//   guest-initiated: connecting --host connect ok--> established (RESPONSE queued)
+//   guest-initiated: connecting --host connect ok--> established (RESPONSE owed)
 //   established --host side finished last--> closing (SHUTDOWN both sent, linger for RST)
 //   any --RST / both directions shut / error / timeout--> closed
+//
+// Within established each direction finishes on its own (half-close): the
+// guest's SHUTDOWN flags (guestShut), ours (shutSent) and the host's end
+// (hostEnded) say which are done. Packets owed to the guest are a
+// PendingPackets set (pending-packets.ts).
 import { trace } from '../../../trace.js';
 import { describePacket } from './packet-trace.js';
 import { ByteQueue } from './byte-queue.js';
@@ -52,7 +57,27 @@ export interface PacketSink {
   writableViews(offset: number, length: number): Uint8Array[];
 }
 
-export type ConnectionState = 'requesting' | 'connecting' | 'established' | 'closing' | 'closed';
+/**
+ * Where a connection is in its life (the diagram above), with what it holds
+ * only there. The host stream and the half-close flags are not in it: they
+ * span stages. A closed connection may still be flushing its host stream,
+ * and whether the guest had stopped sending decides, in any stage, whether
+ * its RST ends the host stream gracefully.
+ */
+type Stage =
+  /** Host-initiated: REQUEST owed or sent; the guest must answer before `deadline`. */
+  | { readonly name: 'requesting'; readonly deadline: NodeJS.Timeout }
+  /** Guest-initiated: tsvmm is connecting to the host listener (`attempt`, once the muxer started it). */
+  | { readonly name: 'connecting'; attempt: PendingConnect | null }
+  | { readonly name: 'established' }
+  /** We sent SHUTDOWN both: the guest's RST is due before `deadline` (the linger). */
+  | { readonly name: 'closing'; readonly deadline: NodeJS.Timeout }
+  | { readonly name: 'closed' };
+
+export type ConnectionState = Stage['name'];
+
+const ESTABLISHED: Stage = { name: 'established' };
+const CLOSED: Stage = { name: 'closed' };
 
 export interface ConnectionParams {
   readonly owner: ConnectionOwner;
@@ -67,35 +92,41 @@ export interface ConnectionParams {
 export class Connection {
   readonly hostPort: number;
   readonly guestPort: number;
-  readonly hostInitiated: boolean;
-  private stateValue: ConnectionState;
+  private stage: Stage;
   private readonly owner: ConnectionOwner;
   private readonly guestCid: number;
   private readonly timeouts: ConnectionTimeouts;
   private readonly maxPending: number;
+  /** Attached while requesting, once connected while connecting; kept when closed (a flush may still run). */
   private host: HostStream | null = null;
-  private connectAttempt: PendingConnect | null = null;
-  private timer: NodeJS.Timeout | undefined;
-  /** After a graceful end of the host stream: destroys it if it has not closed within lingerMs. */
+  /** After a graceful end of the host stream when closed: destroys it if it has not closed within lingerMs. */
   private flushGuard: NodeJS.Timeout | undefined;
 
   private readonly receiveCredit: ReceiveCredit;
   private readonly sendCredit = new SendCredit();
   /** Host bytes waiting for guest rx buffers or credit. */
   private readonly pending = new ByteQueue();
-  private reading = false;
-  private writesCorked = false;
+  /** Control packets owed to the guest; fillRx sends them in the set's order. */
+  private readonly owed = new PendingPackets();
+
+  // Half-close: which directions are done (from established on).
+  /** The host program ended its stream: it will send no more. */
   private hostEnded = false;
   /** SHUTDOWN flags the guest sent (ORed: promises cannot be taken back). */
   private guestShut = 0;
   /** SHUTDOWN flags we told the guest. */
   private shutSent = 0;
-  /** Control packets owed to the guest; fillRx sends them in the set's order. */
-  private readonly owed = new PendingPackets();
+
+  // What the connection last asked of its host stream.
+  /** Reading resumed (updateReading decides). */
+  private reading = false;
+  /** Corked for the current tx pass (guestData corks, uncork() ends it). */
+  private writesCorked = false;
 
   private static readonly header = new Uint8Array(HEADER_SIZE);
 
-  private constructor(params: ConnectionParams, state: ConnectionState, hostInitiated: boolean) {
+  /** A host-initiated connection starts requesting, a guest-initiated one connecting. */
+  private constructor(params: ConnectionParams, readonly hostInitiated: boolean) {
     this.owner = params.owner;
     this.guestCid = params.guestCid;
     this.hostPort = params.hostPort;
@@ -103,8 +134,12 @@ export class Connection {
     this.timeouts = params.timeouts;
     this.maxPending = params.bufferSize;
     this.receiveCredit = new ReceiveCredit(params.bufferSize);
-    this.stateValue = state;
-    this.hostInitiated = hostInitiated;
+    if (hostInitiated) {
+      const deadline = this.deadline(params.timeouts.requestMs, () => this.terminate({ rst: true, flush: false }));
+      this.stage = { name: 'requesting', deadline };
+    } else {
+      this.stage = { name: 'connecting', attempt: null };
+    }
   }
 
   /**
@@ -113,11 +148,10 @@ export class Connection {
    * CONNECT line.
    */
   static fromHost(params: ConnectionParams, host: HostStream, initial: Buffer): Connection {
-    const c = new Connection(params, 'requesting', true);
+    const c = new Connection(params, true);
     c.attach(host);
     c.pending.push(initial);
     c.owed.add(Op.Request);
-    c.startTimer(params.timeouts.requestMs, () => c.terminate({ rst: true, flush: false }));
     return c;
   }
 
@@ -126,18 +160,18 @@ export class Connection {
    * listener and reports the outcome with hostConnected() or hostConnectFailed().
    */
   static fromGuest(params: ConnectionParams, request: PacketHeader): Connection {
-    const c = new Connection(params, 'connecting', false);
+    const c = new Connection(params, false);
     c.sendCredit.update(request.bufAlloc, request.fwdCnt);
     return c;
   }
 
   /** Lets an RST from the guest abandon the connect attempt. */
   set pendingConnect(pending: PendingConnect) {
-    this.connectAttempt = pending;
+    if (this.stage.name === 'connecting') this.stage.attempt = pending;
   }
 
   get state(): ConnectionState {
-    return this.stateValue;
+    return this.stage.name;
   }
 
   /**
@@ -150,29 +184,27 @@ export class Connection {
   }
 
   hostConnected(host: HostStream): void {
-    if (this.stateValue !== 'connecting') {
+    if (this.stage.name !== 'connecting') {
       host.destroy();
       return;
     }
-    this.connectAttempt = null;
+    this.stage.attempt = null; // It has settled: nothing to cancel.
     this.attach(host);
-    this.stateValue = 'established';
+    this.enter(ESTABLISHED);
     this.owed.add(Op.Response);
     this.updateReading();
     this.owner.wantsRx(this);
   }
 
   hostConnectFailed(): void {
-    if (this.stateValue === 'connecting') this.terminate({ rst: true, flush: false });
+    if (this.stage.name === 'connecting') this.terminate({ rst: true, flush: false });
   }
 
   /** Drops the connection without telling anyone (device reset, VM exit). */
   abort(): void {
-    if (this.stateValue === 'closed') return;
-    this.stateValue = 'closed';
-    clearTimeout(this.timer);
+    if (this.stage.name === 'closed') return;
+    this.enter(CLOSED);
     this.pending.clear();
-    this.connectAttempt?.cancel();
     this.host?.destroy();
   }
 
@@ -180,14 +212,14 @@ export class Connection {
 
   /** A packet from the guest for this connection. RW payload is read from `source` after the header. */
   onGuestPacket(header: PacketHeader, source: PacketSource): void {
-    if (this.stateValue === 'closed') return;
+    if (this.stage.name === 'closed') return;
     // Every packet carries the guest's current credit (spec 5.10.6.3).
     this.sendCredit.update(header.bufAlloc, header.fwdCnt);
     if (header.op === Op.Rst) {
       this.terminate({ rst: false, flush: (this.guestShut & SHUTDOWN_SEND) !== 0 });
       return;
     }
-    switch (this.stateValue) {
+    switch (this.stage.name) {
       case 'requesting':
         if (header.op === Op.Response) this.guestAccepted();
         else this.protocolError();
@@ -216,7 +248,7 @@ export class Connection {
         this.protocolError();
         return;
     }
-    if (this.stateValue !== 'established') return;
+    if (this.stage.name !== 'established') return;
     this.updateReading();
     if (this.hasRxWork()) this.owner.wantsRx(this);
   }
@@ -227,8 +259,7 @@ export class Connection {
   }
 
   private guestAccepted(): void {
-    clearTimeout(this.timer);
-    this.stateValue = 'established';
+    this.enter(ESTABLISHED);
     // The host program learns its port, then the stream starts (Firecracker's contract).
     this.host?.write(`OK ${this.hostPort}\n`);
     this.updateReading();
@@ -254,7 +285,7 @@ export class Connection {
     }
     this.host!.write(data, (error) => {
       if (!error) payloadPool.release(data);
-      if (error || this.stateValue === 'closed') return;
+      if (error || this.stage.name === 'closed') return;
       this.receiveCredit.forwarded(len);
       if (this.receiveCredit.updateNeeded && !this.owed.has(Op.CreditUpdate)) {
         this.owed.add(Op.CreditUpdate);
@@ -310,7 +341,7 @@ export class Connection {
 
   private hostData(chunk: Buffer): void {
     // Nobody will read it: after our SHUTDOWN, after the end, or after the guest's SHUTDOWN RCV.
-    if (this.stateValue === 'closing' || this.stateValue === 'closed' || (this.guestShut & SHUTDOWN_RCV) !== 0) return;
+    if (this.stage.name === 'closing' || this.stage.name === 'closed' || (this.guestShut & SHUTDOWN_RCV) !== 0) return;
     this.pending.push(chunk);
     this.updateReading();
     this.owner.wantsRx(this);
@@ -325,7 +356,7 @@ export class Connection {
   /** Once the host ended and the guest has every byte, tell it: SHUTDOWN SEND (both if the guest finished first). */
   private finishHostToGuestIfDrained(): void {
     if (!this.hostEnded || this.pending.length > 0 || this.shutSent !== 0 || this.owed.has(Op.Shutdown)) return;
-    if (this.stateValue !== 'established') return;
+    if (this.stage.name !== 'established') return;
     if ((this.guestShut & SHUTDOWN_RCV) !== 0) return; // It does not care any more.
     this.owed.addShutdown((this.guestShut & SHUTDOWN_SEND) !== 0 ? SHUTDOWN_BOTH : SHUTDOWN_SEND);
     this.owner.wantsRx(this);
@@ -339,7 +370,7 @@ export class Connection {
   private updateReading(): void {
     const host = this.host;
     if (host === null) return;
-    let want = this.stateValue === 'established' && !this.hostEnded;
+    let want = this.stage.name === 'established' && !this.hostEnded;
     if (want && (this.guestShut & SHUTDOWN_RCV) === 0) {
       want = this.pending.length < Math.min(this.sendCredit.available, this.maxPending);
     }
@@ -353,18 +384,18 @@ export class Connection {
 
   /** True when fillRx has something to send. */
   hasRxWork(): boolean {
-    if (this.stateValue === 'closed') return false;
+    if (this.stage.name === 'closed') return false;
     return !this.owed.isEmpty || this.receiveCredit.updateNeeded ||
-      (this.stateValue === 'established' && this.pending.length > 0 &&
+      (this.stage.name === 'established' && this.pending.length > 0 &&
         (this.sendCredit.available > 0 || !this.sendCredit.updateRequested));
   }
 
   /** Writes the next packet for the guest into `sink`; returns its length (0: nothing to send). */
   fillRx(sink: PacketSink): number {
-    if (this.stateValue === 'closed') return 0;
+    if (this.stage.name === 'closed') return 0;
     const handshake = this.owed.firstBeforeData();
     if (handshake !== undefined) return this.writeOwed(sink, handshake);
-    if (this.stateValue === 'established' && this.pending.length > 0) {
+    if (this.stage.name === 'established' && this.pending.length > 0) {
       const credit = this.sendCredit.available;
       const room = sink.writableLength - HEADER_SIZE;
       if (credit > 0 && room > 0) return this.writeData(sink, Math.min(credit, room, this.pending.length));
@@ -432,9 +463,9 @@ export class Connection {
 
   /** We told the guest both directions are done: give it lingerMs to answer RST, then send one. */
   private startLinger(): void {
-    this.stateValue = 'closing';
+    const deadline = this.deadline(this.timeouts.lingerMs, () => this.terminate({ rst: true, flush: true }));
+    this.enter({ name: 'closing', deadline });
     this.pending.clear();
-    this.startTimer(this.timeouts.lingerMs, () => this.terminate({ rst: true, flush: true }));
   }
 
   /**
@@ -442,17 +473,14 @@ export class Connection {
    * still holds (a graceful end(), bounded by lingerMs); otherwise it is destroyed.
    */
   private terminate(options: { rst: boolean; flush: boolean }): void {
-    if (this.stateValue === 'closed') return;
-    this.stateValue = 'closed';
-    clearTimeout(this.timer);
+    if (this.stage.name === 'closed') return;
+    this.enter(CLOSED);
     this.pending.clear();
-    this.connectAttempt?.cancel();
     const host = this.host;
     if (host !== null) {
       if (options.flush && !host.destroyed) {
         host.end();
-        this.flushGuard = setTimeout(() => host.destroy(), this.timeouts.lingerMs);
-        this.flushGuard.unref();
+        this.flushGuard = this.deadline(this.timeouts.lingerMs, () => host.destroy());
       } else {
         host.destroy();
       }
@@ -460,9 +488,18 @@ export class Connection {
     this.owner.closed(this, options.rst);
   }
 
-  private startTimer(ms: number, onTimeout: () => void): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(onTimeout, ms);
-    this.timer.unref();
+  /** Moves to `next`, releasing what the stage it leaves held: its deadline or its connect attempt. */
+  private enter(next: Stage): void {
+    const left = this.stage;
+    if (left.name === 'requesting' || left.name === 'closing') clearTimeout(left.deadline);
+    else if (left.name === 'connecting') left.attempt?.cancel();
+    this.stage = next;
+  }
+
+  /** Runs `onExpiry` after `ms` unless cleared; it does not keep a VM that is otherwise done alive. */
+  private deadline(ms: number, onExpiry: () => void): NodeJS.Timeout {
+    const timer = setTimeout(onExpiry, ms);
+    timer.unref();
+    return timer;
   }
 }
