@@ -332,6 +332,7 @@ export class Connection {
   }
 
   private hostClosed(): void {
+    // A graceful end that finished needs no guard any more.
     clearTimeout(this.flushGuard);
     // With half-open sockets a clean close follows the host's end and ours:
     // what we still hold for the guest goes out first. Without the host's
