@@ -337,6 +337,73 @@ describe('half-close', () => {
     expect(host.destroyed).toBe(false);
   });
 
+  // The guest's SHUTDOWN SEND can arrive while ours is owed but not yet in
+  // an rx buffer (none was free). On the wire the guest then finished first,
+  // so ours goes out as SHUTDOWN both and the connection lingers for the RST,
+  // as when the host ends after the guest: nothing stays established.
+  it('the guest\'s SHUTDOWN SEND before our owed SHUTDOWN SEND went out: ours becomes SHUTDOWN both, and the connection is closing', () => {
+    const { owner, host, guest, connection } = established();
+    host.emitEnd(); // SHUTDOWN SEND owed; no rx buffer taken yet
+    guest.send(Op.Shutdown, { flags: SHUTDOWN_SEND });
+    expect(host.ended).toBe(true);
+    expect(guest.receiveAll()).toEqual([`SHUTDOWN ${SHUTDOWN_BOTH}`]);
+    expect(connection.state).toBe('closing');
+    guest.send(Op.Rst);
+    expectClosed(connection, owner, { rst: false });
+    expect(host.destroyed).toBe(false);
+  });
+
+  it('the guest\'s SHUTDOWN SEND before our owed SHUTDOWN SEND went out: without the guest\'s RST it ends within lingerMs', () => {
+    const { owner, host, guest, connection } = established();
+    host.emitEnd();
+    guest.send(Op.Shutdown, { flags: SHUTDOWN_SEND });
+    guest.receiveAll();
+    vi.advanceTimersByTime(TIMEOUTS.lingerMs);
+    expectClosed(connection, owner, { rst: true });
+  });
+
+  it('the guest\'s SHUTDOWN SEND, then the host ends with data still held: the last byte, then SHUTDOWN both, then closing', () => {
+    const { host, guest, connection } = established(4);
+    host.emitData('abcdefgh');
+    guest.send(Op.Shutdown, { flags: SHUTDOWN_SEND });
+    host.emitEnd();
+    expect(guest.receiveAll()).toEqual(['RW abcd', 'CREDIT_REQUEST']);
+    guest.fwdCnt = 4;
+    guest.send(Op.CreditUpdate);
+    expect(guest.receiveAll()).toEqual(['RW efgh', `SHUTDOWN ${SHUTDOWN_BOTH}`]);
+    expect(connection.state).toBe('closing');
+  });
+
+  it('the guest\'s SHUTDOWN both before our owed SHUTDOWN SEND went out: a full close at once, RST and no SHUTDOWN', () => {
+    const { owner, host, guest, connection } = established();
+    host.emitEnd();
+    guest.send(Op.Shutdown, { flags: SHUTDOWN_BOTH });
+    expectClosed(connection, owner, { rst: true });
+    expect(guest.receive()).toBeNull();
+    expect(host.ended).toBe(true);
+    expect(host.destroyed).toBe(false);
+  });
+
+  it('the guest\'s SHUTDOWN RCV, then SEND, before our owed SHUTDOWN SEND went out: a full close at the second', () => {
+    const { owner, host, guest, connection } = established();
+    host.emitEnd();
+    guest.send(Op.Shutdown, { flags: SHUTDOWN_RCV });
+    expect(connection.state).toBe('established'); // the guest may still send
+    guest.send(Op.Shutdown, { flags: SHUTDOWN_SEND });
+    expectClosed(connection, owner, { rst: true });
+    expect(guest.receive()).toBeNull();
+    expect(host.destroyed).toBe(false);
+  });
+
+  it('the guest\'s SHUTDOWN RCV after ours became SHUTDOWN both, before it went out: a full close at once', () => {
+    const { owner, host, guest, connection } = established();
+    host.emitEnd();
+    guest.send(Op.Shutdown, { flags: SHUTDOWN_SEND });
+    guest.send(Op.Shutdown, { flags: SHUTDOWN_RCV });
+    expectClosed(connection, owner, { rst: true });
+    expect(guest.receive()).toBeNull();
+  });
+
   it('guest SHUTDOWN both is a full close: its data reaches the host, which is ended, and the guest gets RST', () => {
     const { owner, host, guest, connection } = established();
     guest.send(Op.Rw, { payload: 'bye' });

@@ -311,9 +311,17 @@ export class Connection {
     }
     if ((added & SHUTDOWN_SEND) !== 0 && !this.host!.destroyed) this.host!.end();
     const hostToGuestDone = (this.shutSent & SHUTDOWN_SEND) !== 0 || (this.guestShut & SHUTDOWN_RCV) !== 0;
-    if ((this.guestShut & SHUTDOWN_SEND) !== 0 && hostToGuestDone) {
+    if ((this.guestShut & SHUTDOWN_SEND) === 0) return;
+    if (hostToGuestDone) {
       // Both directions are shut: a full close, answered with RST (what Linux does too).
       this.terminate({ rst: true, flush: true });
+    } else if ((this.owed.shutdownFlags & SHUTDOWN_SEND) !== 0) {
+      // Our SHUTDOWN SEND is owed but not sent yet (no rx buffer was free):
+      // on the wire the guest finished first, so it goes out as SHUTDOWN
+      // both, as finishHostToGuestIfDrained would have made it, and sending
+      // it starts the linger. Left as SEND, it would leave the connection
+      // established with both directions done and no timer.
+      this.owed.addShutdown(SHUTDOWN_RCV);
     }
   }
 
