@@ -8,8 +8,14 @@ import { MiB } from '../../src/config/types.js';
 import { images, imagesBuilt } from '../helpers/guest-images.js';
 import { runInGuest, startTsvmm } from '../helpers/tsvmm.js';
 import { describeRun, type ProcessResult } from '../helpers/run-process.js';
+import { setTimeout as delay } from 'node:timers/promises';
 
 const PAGE_SIZE = 4096;
+/** Flow control on the guest's console (IXON): Ctrl-S stops its output, Ctrl-Q resumes it. */
+const XOFF = '\x13';
+const XON = '\x11';
+/** How long the XOFF test leaves the console held: longer than the guest takes to boot and run `echo`. */
+const HELD_CONSOLE_WAIT_MS = 20_000;
 
 /** The lines the guest printed, without the serial port's \r. */
 function guestLines(result: ProcessResult): string[] {
@@ -88,6 +94,31 @@ describe.skipIf(!imagesBuilt)('tsvmm boots the default guest', () => {
     expect(memory.memTotalKiB).toBeGreaterThanOrEqual(memory.availableKiB);
     expect(memory.memTotalKiB).toBeLessThan(memory.physicalKiB);
     expect(memory.memTotalKiB).toBeGreaterThan(480 * 1024);
+  });
+
+  it('the guest\'s last output reaches stdout before tsvmm exits, even while the console is held by XOFF', async () => {
+    // /init must let the console's output drain before it reports the status
+    // that ends the VM: the last bytes wait in the kernel's tty buffer, sent
+    // one FIFO load per THR-empty interrupt, and were lost on a loaded
+    // machine (a command's last lines and the exit line missing while tsvmm
+    // exited 0). Ctrl-S (XOFF; the console has IXON on) makes the wait
+    // certain: it stops the console's output, so the command's line and the
+    // exit line sit in that buffer until Ctrl-Q. A VM that ends while its
+    // console is held has lost them.
+    const vm = startTsvmm(['--cmdline', 'quiet -- echo the-last-line'], { stdin: true });
+    try {
+      vm.child.stdin!.write(XOFF); // tsvmm holds it until the guest's UART listens, before /init runs
+      const endedWhileHeld = await Promise.race([
+        vm.exit(120_000).then(() => true),
+        delay(HELD_CONSOLE_WAIT_MS, false),
+      ]);
+      expect(endedWhileHeld, `the VM ended while its console was held:\n${vm.output()}`).toBe(false);
+      vm.child.stdin!.end(XON);
+      expect(await vm.exit(60_000)).toBe(0);
+      expect(vm.output()).toMatch(/^the-last-line\r?\ntsvmm-guest: exit 0\r?$/m);
+    } finally {
+      vm.child.kill('SIGKILL');
+    }
   });
 
   it('without " -- ", the serial port takes the shell\'s input from a pipe, and the shell\'s exit status ends the VM', async () => {
