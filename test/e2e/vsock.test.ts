@@ -50,11 +50,13 @@ socat -u VSOCK-LISTEN:1234 -
 #    busy with ${CONNECTIONS} streams under emulation can take longer to even
 #    send its REQUEST, so each client asks for 30 s: SO_VM_SOCKETS_CONNECT_TIMEOUT
 #    (level AF_VSOCK 40, option 6, a struct timeval of two 64-bit words).
+#    socat's setsockopt= applies only once connected (too late); its
+#    setsockopt-listen= applies before bind and connect, on any socket.
 cd /tmp
 for i in $(seq ${CONNECTIONS}); do head -c ${MiB} /dev/urandom > in$i; done
 echo 'guest clients start'
 for i in $(seq ${CONNECTIONS}); do
-  socat -t 60 - VSOCK-CONNECT:2:6000,setsockopt=40:6:x${CONNECT_TIMEOUT_30S} < in$i > out$i &
+  socat -t 60 - VSOCK-CONNECT:2:6000,setsockopt-listen=40:6:x${CONNECT_TIMEOUT_30S} < in$i > out$i &
 done
 wait
 same=0
