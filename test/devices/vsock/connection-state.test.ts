@@ -545,4 +545,51 @@ describe('the order of packets owed to the guest', () => {
     expect(guest.receiveAll(HEADER_SIZE)).toEqual(['CREDIT_UPDATE']);
     expect(guest.receiveAll()).toEqual(['RW x']);
   });
+
+  it('owes a control packet (served by the muxer before other connections\' data) for REQUEST and RESPONSE', () => {
+    const host = fromHost('early');
+    expect(host.connection.hasControlRx()).toBe(true);
+    expect(host.guest.receiveAll()).toEqual(['REQUEST']);
+    expect(host.connection.hasControlRx()).toBe(false);
+
+    const guest = fromGuest();
+    expect(guest.connection.hasControlRx()).toBe(false); // still connecting
+    guest.connection.hostConnected(new FakeHostStream());
+    expect(guest.connection.hasControlRx()).toBe(true);
+    expect(guest.guest.receiveAll()).toEqual(['RESPONSE']);
+    expect(guest.connection.hasControlRx()).toBe(false);
+  });
+
+  it('owes a control packet for SHUTDOWN and CREDIT_UPDATE, but not for data or CREDIT_REQUEST', () => {
+    const { host, guest, connection } = established(4);
+    host.emitData('0123456789');
+    expect(connection.hasRxWork()).toBe(true);
+    expect(connection.hasControlRx()).toBe(false);
+    expect(guest.receive()!.payload.toString()).toBe('0123');
+    expect(connection.hasRxWork()).toBe(true); // its CREDIT_REQUEST, a data packet's turn
+    expect(connection.hasControlRx()).toBe(false);
+    expect(guest.receiveAll()).toEqual(['CREDIT_REQUEST']);
+
+    guest.send(Op.CreditRequest);
+    expect(connection.hasControlRx()).toBe(true);
+    expect(guest.receiveAll()).toEqual(['CREDIT_UPDATE']);
+    expect(connection.hasControlRx()).toBe(false);
+
+    guest.bufAlloc = 64 * 1024;
+    guest.send(Op.CreditUpdate);
+    host.emitEnd();
+    expect(connection.hasControlRx()).toBe(false); // the data first: SHUTDOWN is owed after the last byte
+    expect(guest.receive()!.payload.toString()).toBe('456789');
+    expect(connection.hasControlRx()).toBe(true);
+    expect(guest.receiveAll()).toEqual([`SHUTDOWN ${SHUTDOWN_SEND}`]);
+    expect(connection.hasControlRx()).toBe(false);
+  });
+
+  it('a SHUTDOWN withdrawn by the guest\'s SHUTDOWN RCV is no longer owed', () => {
+    const { host, guest, connection } = established();
+    host.emitEnd();
+    expect(connection.hasControlRx()).toBe(true);
+    guest.send(Op.Shutdown, { flags: SHUTDOWN_RCV });
+    expect(connection.hasControlRx()).toBe(false);
+  });
 });

@@ -399,6 +399,17 @@ export class Connection {
         (this.sendCredit.available > 0 || !this.sendCredit.updateRequested));
   }
 
+  /**
+   * True when the connection owes the guest a control packet: REQUEST,
+   * RESPONSE, SHUTDOWN or a CREDIT_UPDATE (owed, or due as credit.ts says).
+   * The muxer serves such a connection before those that only have data
+   * (muxer.ts nextRxConnection). Data and CREDIT_REQUEST wait their turn.
+   */
+  hasControlRx(): boolean {
+    if (this.stage.name === 'closed') return false;
+    return !this.owed.isEmpty || this.receiveCredit.updateNeeded;
+  }
+
   /** Writes the next packet for the guest into `sink`; returns its length (0: nothing to send). */
   fillRx(sink: PacketSink): number {
     if (this.stage.name === 'closed') return 0;

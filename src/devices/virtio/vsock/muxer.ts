@@ -1,9 +1,10 @@
 // Routes vsock packets between the device's queues and the connections
 // (Firecracker calls this the muxer): guest packets from the tx queue go to
 // the connection their ports name, or open a new one; packets for the guest
-// are written into rx buffers, round-robin across connections so one busy
-// stream cannot starve the others. Host programs arrive through the listener
-// and their CONNECT line.
+// are written into rx buffers: RSTs first, then connections owing a control
+// packet (a handshake, a SHUTDOWN, a credit update), then data round-robin
+// across connections so one busy stream cannot starve the others. Host
+// programs arrive through the listener and their CONNECT line.
 import { trace } from '../../../trace.js';
 import { describePacket } from './packet-trace.js';
 import type net from 'node:net';
@@ -56,6 +57,11 @@ export class VsockMuxer implements ConnectionOwner {
   private readonly connections = new Map<string, Connection>();
   /** Connections with a packet for the guest; a Set keeps insertion order, which gives round-robin. */
   private readonly rxReady = new Set<Connection>();
+  /**
+   * The connections of rxReady that owe a control packet (hasControlRx()),
+   * in the order they came to owe it: served before the rest (fillRxBuffers).
+   */
+  private readonly rxControl = new Set<Connection>();
   private readonly queuedRsts: PacketHeader[] = [];
   /**
    * Host clients still sending their CONNECT line, oldest first (a Map keeps
@@ -125,6 +131,7 @@ export class VsockMuxer implements ConnectionOwner {
     for (const connection of this.connections.values()) connection.abort();
     this.connections.clear();
     this.rxReady.clear();
+    this.rxControl.clear();
     this.queuedRsts.length = 0;
     this.ports.releaseAll();
   }
@@ -351,6 +358,7 @@ export class VsockMuxer implements ConnectionOwner {
 
   wantsRx(connection: Connection): void {
     this.rxReady.add(connection);
+    if (connection.hasControlRx()) this.rxControl.add(connection);
     this.requestRx();
   }
 
@@ -361,11 +369,12 @@ export class VsockMuxer implements ConnectionOwner {
       this.rememberClosed(key);
     }
     this.rxReady.delete(connection);
+    this.rxControl.delete(connection);
     if (connection.hostInitiated) this.ports.release(connection.hostPort);
     if (sendRst) this.queueRst(connection.rstHeader());
   }
 
-  /** Fills rx buffers: RSTs first (they end connections), then connections in turn. */
+  /** Fills rx buffers: RSTs first, then connections owing a control packet, then connections in turn. */
   private fillRx(queues: MuxerQueues): void {
     const used = this.fillRxBuffers(queues.rx);
     if (used > 0 && queues.rx.needsInterrupt()) queues.signalUsed(RX_QUEUE);
@@ -391,11 +400,16 @@ export class VsockMuxer implements ConnectionOwner {
         used += 1;
         continue;
       }
-      const connection = this.rxReady.values().next().value as Connection;
+      const connection = this.nextRxConnection();
       const written = connection.fillRx(chain);
       this.rxReady.delete(connection);
+      this.rxControl.delete(connection);
       const more = connection.hasRxWork();
-      if (more) this.rxReady.add(connection); // to the back of the line
+      if (more) {
+        // To the back of the line (of both lines, when it owes another control packet).
+        this.rxReady.add(connection);
+        if (connection.hasControlRx()) this.rxControl.add(connection);
+      }
       if (written === 0) {
         rx.undoPop();
         // Still owing a packet it could not write: the buffer is too small for data. Wait for others.
@@ -406,6 +420,32 @@ export class VsockMuxer implements ConnectionOwner {
       used += 1;
     }
     return used;
+  }
+
+  /**
+   * The connection that fills the next rx buffer, after the RSTs: the first
+   * that owes a control packet, else the next in the data round. A REQUEST or
+   * RESPONSE has a deadline (Linux gives connect() 2 s), a CREDIT_UPDATE is
+   * what a guest writer out of credit waits for, and a SHUTDOWN (owed only
+   * after the connection's last byte) is what its reader waits for; behind a
+   * round of data from every busy connection, with a guest slow to give rx
+   * buffers back, handshakes came too late. Each is one header, owed at most
+   * once until sent and again only after a guest packet or a host event (a
+   * new connection, an end), so serving them first cannot starve data, and
+   * their latency does not grow with the data other connections move. The
+   * connection writes its own next packet (Connection.fillRx), which for a
+   * CREDIT_UPDATE may be an RW carrying the same fwd_cnt; then it goes to
+   * the back of the round, so that is its data turn taken early, not an
+   * extra one.
+   */
+  private nextRxConnection(): Connection {
+    while (this.rxControl.size > 0) {
+      const connection = this.rxControl.values().next().value as Connection;
+      if (connection.hasControlRx()) return connection;
+      // It no longer owes one (a SHUTDOWN withdrawn by the guest's SHUTDOWN RCV): its data waits its turn.
+      this.rxControl.delete(connection);
+    }
+    return this.rxReady.values().next().value as Connection;
   }
 
   // ---- helpers ---------------------------------------------------------

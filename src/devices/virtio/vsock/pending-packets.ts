@@ -4,7 +4,9 @@
 // not members here: RST, because a connection's RST is queued by the muxer,
 // whose queue outlives the connection; and data (RW, or CREDIT_REQUEST when
 // the guest's window is shut), because whether it can go depends on the bytes
-// held and the guest's credit at the moment an rx buffer is filled.
+// held and the guest's credit at the moment an rx buffer is filled. The
+// order is within one connection; a connection that owes any member is
+// served before other connections' data (muxer.ts nextRxConnection).
 
 import { Op } from './packet.js';
 
