@@ -9,7 +9,7 @@
 /** struct kvm_cpuid_entry2 (without padding), as the KVM layer lays it out. */
 export type { CpuidEntry } from '../../kvm/structs/cpu-state.js';
 import type { CpuidEntry } from '../../kvm/structs/cpu-state.js';
-import { MAX_CPUS } from './layout.js';
+import { checkCpuCount } from './layout.js';
 
 /** Leaf 1 EDX bit 28 (HTT): "EBX[23:16] counts logical processors in this package". */
 export const CPUID_1_EDX_HTT = 1 << 28;
@@ -37,9 +37,7 @@ export interface CpuidOptions {
 export function patchCpuid(
   entries: readonly CpuidEntry[], vcpuIndex: number, vcpuCount: number, options: CpuidOptions = {},
 ): CpuidEntry[] {
-  if (!Number.isInteger(vcpuCount) || vcpuCount < 1 || vcpuCount > MAX_CPUS) {
-    throw new RangeError(`vCPU count ${vcpuCount} is out of range 1..${MAX_CPUS} (8-bit APIC ids, 0xff is broadcast)`);
-  }
+  checkCpuCount(vcpuCount);
   if (!Number.isInteger(vcpuIndex) || vcpuIndex < 0 || vcpuIndex >= vcpuCount) {
     throw new RangeError(`vCPU index ${vcpuIndex} is out of range 0..${vcpuCount - 1}`);
   }

@@ -12,6 +12,5 @@ export { bootMsrs } from './msrs.js';
 export { setLapicLocalInterrupts } from './lapic.js';
 export { patchCpuid, type CpuidEntry, type CpuidOptions } from './cpuid.js';
 export { buildMpTable, writeMpTable } from './mptable.js';
-export { MAX_CPUS } from './layout.js';
 export { writeAcpiTables, type AcpiPlatform, type AcpiTables, type PlacedAcpiTable } from './acpi/tables.js';
 export type { DsdtDevices } from './acpi/dsdt.js';

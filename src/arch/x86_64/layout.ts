@@ -21,7 +21,7 @@
 //   0x1_0000_0000+-----------------------------------+
 //                | RAM beyond 3 GiB continues here   |
 import type { MemoryRegion } from '../../memory/guest-memory.js';
-import { MIN_MEMORY_BYTES } from '../../config/types.js';
+import { MAX_CPUS, MIN_MEMORY_BYTES } from '../../config/types.js';
 import { GiB, KiB, MiB } from '../../units.js';
 import { BootConfigError } from './errors.js';
 
@@ -178,8 +178,14 @@ export function alignUp(value: number, alignment: number): number {
 }
 
 /**
- * The most vCPUs the machine can describe: APIC ids are 8 bits, 0xff is the
- * broadcast id, and the IOAPIC takes the id after the last CPU's. (The VM
- * configuration has its own, lower limit: the guest kernel's NR_CPUS.)
+ * Checks a vCPU count against the VM's limit, MAX_CPUS (config/types.ts,
+ * the guest kernel's NR_CPUS), for the boot structures that list the CPUs
+ * (MP table, MADT, CPUID topology). Those could describe more, up to 254
+ * (8-bit APIC ids, 0xff is the broadcast id, and the IOAPIC takes the id
+ * after the last CPU's): the limit is one number, and it is the lower one.
  */
-export const MAX_CPUS = 254;
+export function checkCpuCount(cpuCount: number): void {
+  if (!Number.isInteger(cpuCount) || cpuCount < 1 || cpuCount > MAX_CPUS) {
+    throw new BootConfigError(`cannot describe ${cpuCount} vCPUs: use --cpus boot=N with N between 1 and ${MAX_CPUS}`);
+  }
+}

@@ -8,8 +8,7 @@
 //     one processor per vCPU, the ISA bus, the IOAPIC, one I/O interrupt per
 //     IOAPIC pin, and the two local interrupts (LINT0, LINT1).
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { BootConfigError } from './errors.js';
-import { IOAPIC_PIN_COUNT, IOAPIC_START, LAPIC_START, MAX_CPUS, MPTABLE_START } from './layout.js';
+import { IOAPIC_PIN_COUNT, IOAPIC_START, LAPIC_START, MPTABLE_START, checkCpuCount } from './layout.js';
 
 
 const FLOATING_POINTER_SIZE = 16;
@@ -50,9 +49,7 @@ export function mpTableEntryCount(cpuCount: number): number {
 
 /** The complete table (floating pointer first) as it must appear at MPTABLE_START. */
 export function buildMpTable(cpuCount: number): Uint8Array {
-  if (!Number.isInteger(cpuCount) || cpuCount < 1 || cpuCount > MAX_CPUS) {
-    throw new BootConfigError(`cannot describe ${cpuCount} vCPUs: use --cpus boot=N with N between 1 and ${MAX_CPUS}`);
-  }
+  checkCpuCount(cpuCount);
   const tableLength = TABLE_HEADER_SIZE + cpuCount * PROCESSOR_ENTRY_SIZE
     + (mpTableEntryCount(cpuCount) - cpuCount) * SMALL_ENTRY_SIZE;
   const bytes = new Uint8Array(FLOATING_POINTER_SIZE + tableLength);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { patchCpuid, type CpuidEntry } from '../../../src/arch/x86_64/cpuid.js';
+import { BootConfigError } from '../../../src/arch/x86_64/errors.js';
+import { MAX_CPUS } from '../../../src/config/types.js';
 
 const entry = (fn: number, index: number, regs: Partial<CpuidEntry> = {}): CpuidEntry =>
   ({ function: fn, index, flags: 0, eax: 0, ebx: 0, ecx: 0, edx: 0, ...regs });
@@ -76,6 +78,6 @@ describe('patchCpuid', () => {
 
   it('rejects impossible vCPU numbers', () => {
     expect(() => patchCpuid([], 4, 4)).toThrow(RangeError);
-    expect(() => patchCpuid([], 0, 255)).toThrow(RangeError);
+    expect(() => patchCpuid([], 0, MAX_CPUS + 1)).toThrow(BootConfigError);
   });
 });

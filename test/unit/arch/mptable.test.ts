@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { buildMpTable, mpTableEntryCount, writeMpTable } from '../../../src/arch/x86_64/mptable.js';
 import { BootConfigError } from '../../../src/arch/x86_64/errors.js';
+import { MAX_CPUS } from '../../../src/config/types.js';
 
 const sum = (bytes: Uint8Array) => bytes.reduce((s, b) => (s + b) & 0xff, 0);
 const text = (bytes: Uint8Array) => String.fromCharCode(...bytes);
@@ -83,12 +84,12 @@ describe('MP table', () => {
     expect(text(memory.slice(0x9fc10, 4))).toBe('PCMP');
   });
 
-  it.each([0, 255, 1.5])('rejects %s vCPUs', (n) => {
+  it.each([0, MAX_CPUS + 1, 1.5])('rejects %s vCPUs', (n) => {
     expect(() => buildMpTable(n)).toThrow(BootConfigError);
   });
 
   it('handles the largest vCPU count below 1 MiB', () => {
-    const table = buildMpTable(254);
+    const table = buildMpTable(MAX_CPUS);
     expect(sum(parse(table).header)).toBe(0);
     expect(0x9fc00 + table.byteLength).toBeLessThan(0x100000);
   });

@@ -12,9 +12,7 @@
 // no ISA IRQs at all (nr_legacy_irqs() is 0); it keeps time with the local
 // APIC timer in TSC-deadline mode (cpuid.ts), and every interrupt a device
 // raises is named, with its trigger mode, in that device's _CRS in the DSDT.
-import { BootConfigError } from '../errors.js';
-import { IOAPIC_START, LAPIC_START } from '../layout.js';
-import { MAX_CPUS } from '../layout.js';
+import { IOAPIC_START, LAPIC_START, checkCpuCount } from '../layout.js';
 import { buildSdt, SDT_HEADER_SIZE } from './sdt-header.js';
 
 /** ACPI 6.5 MADT revision (Table 5.19). */
@@ -33,9 +31,7 @@ export const MadtEntry = {
 export const LOCAL_APIC_ENABLED = 1;
 
 export function buildMadt(cpuCount: number): Uint8Array {
-  if (!Number.isInteger(cpuCount) || cpuCount < 1 || cpuCount > MAX_CPUS) {
-    throw new BootConfigError(`cannot describe ${cpuCount} vCPUs: use --cpus boot=N with N between 1 and ${MAX_CPUS}`);
-  }
+  checkCpuCount(cpuCount);
   const body = new Uint8Array(MADT_FIXED_FIELDS_SIZE + cpuCount * MadtEntry.LocalApic.size + MadtEntry.IoApic.size);
   const view = new DataView(body.buffer);
   view.setUint32(0, LAPIC_START, true);

@@ -12,6 +12,7 @@ import { buildXsdt } from '../../../../src/arch/x86_64/acpi/xsdt.js';
 import { E820_RESERVED, e820Map } from '../../../../src/arch/x86_64/e820.js';
 import { ramRegions, virtioMmioSlot } from '../../../../src/arch/x86_64/layout.js';
 import { GuestMemory } from '../../../../src/memory/guest-memory.js';
+import { MAX_CPUS } from '../../../../src/config/types.js';
 
 const MiB = 1024 * 1024;
 const sum = (bytes: Uint8Array) => bytes.reduce((s, b) => (s + b) & 0xff, 0);
@@ -122,9 +123,9 @@ describe('MADT (section 5.2.12)', () => {
     expect(types).toEqual([0, 0, 1]);
   });
 
-  it('refuses vCPU counts the APIC ids cannot express', () => {
-    expect(() => buildMadt(0)).toThrow(/between 1 and 254/);
-    expect(() => buildMadt(255)).toThrow(/between 1 and 254/);
+  it('refuses vCPU counts beyond the VM\'s limit', () => {
+    expect(() => buildMadt(0)).toThrow(`between 1 and ${MAX_CPUS}`);
+    expect(() => buildMadt(MAX_CPUS + 1)).toThrow(`between 1 and ${MAX_CPUS}`);
   });
 });
 
@@ -178,10 +179,10 @@ describe('writeAcpiTables', () => {
     }
   });
 
-  it('stays inside the reserved BIOS area, without overlaps, even for 254 vCPUs and 19 devices', () => {
+  it('stays inside the reserved BIOS area, without overlaps, even for the most vCPUs and 19 devices', () => {
     const memory = guest();
     const slots = Array.from({ length: 19 }, (_, i) => virtioMmioSlot(i));
-    const { tables } = writeAcpiTables(memory, { cpuCount: 254, serial: true, virtioSlots: slots });
+    const { tables } = writeAcpiTables(memory, { cpuCount: MAX_CPUS, serial: true, virtioSlots: slots });
     const reserved = e820Map(64 * MiB).find((e) => e.type === E820_RESERVED)!;
     for (const [i, table] of tables.entries()) {
       expect(table.address).toBeGreaterThanOrEqual(reserved.address);
