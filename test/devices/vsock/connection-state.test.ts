@@ -461,6 +461,92 @@ describe('closing', () => {
   });
 });
 
+// A guest that posts no rx buffer cannot take the SHUTDOWN both we owe it:
+// the linger runs from the moment it is owed, so the connection (its slot
+// at the muxer, its host stream) still ends within lingerMs.
+describe('both directions finished while the guest takes no rx buffer', () => {
+  /** Ends after lingerMs from now, not before: closed, RST asked of the owner, the host stream ended gracefully. */
+  function expectEndsWithinLinger(setup: ReturnType<typeof established>): void {
+    const { owner, host, guest, connection } = setup;
+    vi.advanceTimersByTime(TIMEOUTS.lingerMs - 1);
+    expect(connection.state).toBe('established');
+    expect(owner.closes).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expectClosed(connection, owner, { rst: true });
+    expect(guest.receive()).toBeNull(); // the SHUTDOWN is dropped; the RST is the owner's to send
+    expect(host.ended).toBe(true);
+    expect(host.destroyed).toBe(false);
+    // The final flush is bounded as after any linger.
+    vi.advanceTimersByTime(TIMEOUTS.lingerMs);
+    expect(host.destroyCalls).toBe(1);
+  }
+
+  it('the host ends after the guest\'s SHUTDOWN SEND: the connection still ends within lingerMs', () => {
+    const setup = established();
+    setup.guest.send(Op.Shutdown, { flags: SHUTDOWN_SEND });
+    setup.host.emitEnd(); // SHUTDOWN both owed; no rx buffer comes
+    expectEndsWithinLinger(setup);
+  });
+
+  it('the guest\'s SHUTDOWN SEND while our SHUTDOWN SEND is owed: the connection still ends within lingerMs', () => {
+    const setup = established();
+    setup.host.emitEnd(); // SHUTDOWN SEND owed; no rx buffer comes
+    setup.guest.send(Op.Shutdown, { flags: SHUTDOWN_SEND }); // now SHUTDOWN both
+    expectEndsWithinLinger(setup);
+  });
+
+  it('the last host data, then the SHUTDOWN both it was owed behind: the linger starts once that is owed', () => {
+    const setup = established();
+    setup.host.emitData('last');
+    setup.guest.send(Op.Shutdown, { flags: SHUTDOWN_SEND });
+    setup.host.emitEnd();
+    vi.advanceTimersByTime(TIMEOUTS.lingerMs * 10); // data still held: the host-to-guest direction is not done
+    expect(setup.connection.state).toBe('established');
+    expect(setup.guest.receive()!.payload.toString()).toBe('last');
+    expectEndsWithinLinger(setup);
+  });
+
+  it('a SHUTDOWN both taken late starts no new linger: the RST is due lingerMs after it became owed', () => {
+    const { owner, host, guest, connection } = established();
+    guest.send(Op.Shutdown, { flags: SHUTDOWN_SEND });
+    host.emitEnd();
+    vi.advanceTimersByTime(TIMEOUTS.lingerMs - 10);
+    expect(guest.receiveAll()).toEqual([`SHUTDOWN ${SHUTDOWN_BOTH}`]);
+    expect(connection.state).toBe('closing');
+    vi.advanceTimersByTime(9);
+    expect(connection.state).toBe('closing');
+    vi.advanceTimersByTime(1);
+    expectClosed(connection, owner, { rst: true });
+  });
+
+  it.each([
+    ['the guest\'s SHUTDOWN RCV (a full close)', (setup: ReturnType<typeof established>) => setup.guest.send(Op.Shutdown, { flags: SHUTDOWN_RCV })],
+    ['the guest\'s RST', (setup: ReturnType<typeof established>) => setup.guest.send(Op.Rst)],
+    ['the host stream failing', (setup: ReturnType<typeof established>) => setup.host.emitError()],
+  ])('whatever ends it first while the SHUTDOWN both is owed stops the linger: %s', (_what, end) => {
+    const setup = established();
+    setup.guest.send(Op.Shutdown, { flags: SHUTDOWN_SEND });
+    setup.host.emitEnd();
+    end(setup);
+    expect(setup.connection.state).toBe('closed');
+    expect(setup.owner.closes).toHaveLength(1);
+    // Only the guard of a graceful final flush may still run.
+    expect(vi.getTimerCount()).toBe(setup.host.destroyed ? 0 : 1);
+    vi.advanceTimersByTime(TIMEOUTS.lingerMs * 10);
+    expect(setup.owner.closes).toHaveLength(1);
+  });
+
+  it('an abort while the SHUTDOWN both is owed stops the linger', () => {
+    const { owner, host, guest, connection } = established();
+    guest.send(Op.Shutdown, { flags: SHUTDOWN_SEND });
+    host.emitEnd();
+    connection.abort();
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(TIMEOUTS.lingerMs);
+    expect(owner.closes).toEqual([]);
+  });
+});
+
 describe('closed: the host stream\'s final flush', () => {
   it('is bounded by lingerMs: a host stream still open then is destroyed', () => {
     const { host, guest } = established();

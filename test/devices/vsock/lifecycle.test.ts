@@ -88,6 +88,23 @@ describe('closing', () => {
     expect(guest.device.connectionCount).toBe(0);
   });
 
+  it('a guest that posts no rx buffer cannot hold a finished connection: lingerMs after both directions are done its slot is free', async () => {
+    guest = await VsockTestGuest.start({ autoRefill: false, device: { lingerTimeoutMs: 100 } });
+    guest.refillRx(1); // for the RESPONSE; none after it
+    const { host, stream } = await guestInitiated(206, 706);
+    guest.send(stream.header(Op.Shutdown, SHUTDOWN_SEND));
+    await host.until(() => host.ended, 'EOF at the host');
+    host.socket.end(); // both directions done: SHUTDOWN both owed, with no rx buffer to take it
+    await waitFor(() => guest.device.connectionCount === 0, 'the connection to end', 2000);
+    await host.until(() => host.gone, 'the host socket to close');
+    expect(guest.takeFor(206)).toEqual([]);
+    // The SHUTDOWN was dropped with the connection; its RST waits at the muxer for the next rx buffer.
+    guest.refillRx(1);
+    const rst = await guest.nextPacket((p) => p.header.dstPort === 206);
+    expect(rst.header).toMatchObject({ op: Op.Rst, srcPort: 706 });
+    expect(guest.takeFor(206)).toEqual([]);
+  });
+
   it('a host peer that dies mid-transfer (ECONNRESET) resets that connection only', async () => {
     guest = await VsockTestGuest.start();
     // A host program that never reads: guest data stays in its socket's receive queue,

@@ -6,13 +6,17 @@
 //
 //   host-initiated:  requesting --RESPONSE--> established
 //   guest-initiated: connecting --host connect ok--> established (RESPONSE owed)
-//   established --host side finished last--> closing (SHUTDOWN both sent, linger for RST)
+//   established --SHUTDOWN both sent--> closing (linger for RST, begun when it became owed)
 //   any --RST / both directions shut / error / timeout--> closed
 //
 // Within established each direction finishes on its own (half-close): the
 // guest's SHUTDOWN flags (guestShut), ours (shutSent) and the host's end
 // (hostEnded) say which are done. Packets owed to the guest are a
 // PendingPackets set (pending-packets.ts).
+//
+// The linger bounds the end: it starts when both directions are done and our
+// SHUTDOWN both becomes owed, not when an rx buffer takes it, so a guest that
+// posts no rx buffers cannot hold a finished connection (oweShutdown).
 import { trace } from '../../../trace.js';
 import { describePacket } from './packet-trace.js';
 import { ByteQueue } from './byte-queue.js';
@@ -29,7 +33,10 @@ import {
 export interface ConnectionTimeouts {
   /** Host-initiated: how long the guest has to answer our REQUEST. */
   readonly requestMs: number;
-  /** After we sent SHUTDOWN both: how long we wait for the guest's RST. Also bounds a final flush to the host. */
+  /**
+   * From when both directions are done (our SHUTDOWN both owed): how long the
+   * guest has to take that SHUTDOWN and answer RST. Also bounds a final flush to the host.
+   */
   readonly lingerMs: number;
 }
 
@@ -69,8 +76,13 @@ type Stage =
   | { readonly name: 'requesting'; readonly deadline: NodeJS.Timeout }
   /** Guest-initiated: tsvmm is connecting to the host listener (`attempt`, once the muxer started it). */
   | { readonly name: 'connecting'; attempt: PendingConnect | null }
-  | { readonly name: 'established' }
-  /** We sent SHUTDOWN both: the guest's RST is due before `deadline` (the linger). */
+  /**
+   * Either direction may be open or finished. Once both are done our SHUTDOWN
+   * both is owed and `linger` runs (oweShutdown): the guest must take it and
+   * answer RST before then.
+   */
+  | { readonly name: 'established'; readonly linger?: NodeJS.Timeout }
+  /** We sent SHUTDOWN both: the guest's RST is due before `deadline`, the linger begun when it became owed. */
   | { readonly name: 'closing'; readonly deadline: NodeJS.Timeout }
   | { readonly name: 'closed' };
 
@@ -78,6 +90,19 @@ export type ConnectionState = Stage['name'];
 
 const ESTABLISHED: Stage = { name: 'established' };
 const CLOSED: Stage = { name: 'closed' };
+
+/** The timer a stage holds, if any. */
+function deadlineOf(stage: Stage): NodeJS.Timeout | undefined {
+  switch (stage.name) {
+    case 'requesting':
+    case 'closing':
+      return stage.deadline;
+    case 'established':
+      return stage.linger;
+    default:
+      return undefined;
+  }
+}
 
 export interface ConnectionParams {
   readonly owner: ConnectionOwner;
@@ -318,10 +343,10 @@ export class Connection {
     } else if ((this.owed.shutdownFlags & SHUTDOWN_SEND) !== 0) {
       // Our SHUTDOWN SEND is owed but not sent yet (no rx buffer was free):
       // on the wire the guest finished first, so it goes out as SHUTDOWN
-      // both, as finishHostToGuestIfDrained would have made it, and sending
-      // it starts the linger. Left as SEND, it would leave the connection
+      // both, as finishHostToGuestIfDrained would have made it, and the
+      // linger starts now. Left as SEND, it would leave the connection
       // established with both directions done and no timer.
-      this.owed.addShutdown(SHUTDOWN_RCV);
+      this.oweShutdown(SHUTDOWN_RCV);
     }
   }
 
@@ -367,8 +392,24 @@ export class Connection {
     if (!this.hostEnded || this.pending.length > 0 || this.shutSent !== 0 || this.owed.has(Op.Shutdown)) return;
     if (this.stage.name !== 'established') return;
     if ((this.guestShut & SHUTDOWN_RCV) !== 0) return; // It does not care any more.
-    this.owed.addShutdown((this.guestShut & SHUTDOWN_SEND) !== 0 ? SHUTDOWN_BOTH : SHUTDOWN_SEND);
+    this.oweShutdown((this.guestShut & SHUTDOWN_SEND) !== 0 ? SHUTDOWN_BOTH : SHUTDOWN_SEND);
     this.owner.wantsRx(this);
+  }
+
+  /**
+   * Owes the guest SHUTDOWN `flags` (ORed into one already owed). When that
+   * makes it SHUTDOWN both, both directions are done and the linger starts
+   * now, not when an rx buffer takes the SHUTDOWN: a guest that posts none
+   * would otherwise hold the connection, its slot at the muxer and its host
+   * stream, forever. If the linger ends first, the SHUTDOWN is dropped and the
+   * connection ends as after any linger (RST queued at the muxer, the host
+   * stream flushed). A guest that takes it at once sees no difference.
+   */
+  private oweShutdown(flags: number): void {
+    this.owed.addShutdown(flags);
+    const stage = this.stage;
+    if (this.owed.shutdownFlags !== SHUTDOWN_BOTH || stage.name !== 'established' || stage.linger !== undefined) return;
+    this.enter({ name: 'established', linger: this.lingerDeadline() });
   }
 
   /**
@@ -437,7 +478,7 @@ export class Connection {
     return this.header(Op.Rst, 0, 0);
   }
 
-  /** Writes a control packet the connection owed; SHUTDOWN both starts the linger. */
+  /** Writes a control packet the connection owed; after SHUTDOWN both it is closing. */
   private writeOwed(sink: PacketSink, op: OwedOp): number {
     if (op !== Op.Shutdown) {
       this.owed.remove(op);
@@ -446,7 +487,7 @@ export class Connection {
     const flags = this.owed.shutdownFlags;
     this.owed.remove(op);
     this.shutSent |= flags;
-    if (flags === SHUTDOWN_BOTH) this.startLinger();
+    if (flags === SHUTDOWN_BOTH) this.enterClosing();
     return this.writeHeader(sink, op, 0, flags);
   }
 
@@ -481,11 +522,18 @@ export class Connection {
 
   // ---- ending -----------------------------------------------------------
 
-  /** We told the guest both directions are done: give it lingerMs to answer RST, then send one. */
-  private startLinger(): void {
-    const deadline = this.deadline(this.timeouts.lingerMs, () => this.terminate({ rst: true, flush: true }));
+  /** We told the guest both directions are done: it has until the linger ends to answer RST. */
+  private enterClosing(): void {
+    const stage = this.stage;
+    // The linger began when the SHUTDOWN became owed (oweShutdown); it is not restarted.
+    const deadline = stage.name === 'established' && stage.linger !== undefined ? stage.linger : this.lingerDeadline();
     this.enter({ name: 'closing', deadline });
     this.pending.clear();
+  }
+
+  /** The linger: when it ends without the guest's RST, we send one. */
+  private lingerDeadline(): NodeJS.Timeout {
+    return this.deadline(this.timeouts.lingerMs, () => this.terminate({ rst: true, flush: true }));
   }
 
   /**
@@ -508,11 +556,16 @@ export class Connection {
     this.owner.closed(this, options.rst);
   }
 
-  /** Moves to `next`, releasing what the stage it leaves held: its deadline or its connect attempt. */
+  /**
+   * Moves to `next`, releasing what the stage it leaves held: its deadline
+   * (unless `next` takes it over: the linger, from established to closing)
+   * or its connect attempt.
+   */
   private enter(next: Stage): void {
     const left = this.stage;
-    if (left.name === 'requesting' || left.name === 'closing') clearTimeout(left.deadline);
-    else if (left.name === 'connecting') left.attempt?.cancel();
+    const held = deadlineOf(left);
+    if (held !== undefined && held !== deadlineOf(next)) clearTimeout(held);
+    if (left.name === 'connecting') left.attempt?.cancel();
     this.stage = next;
   }
 

@@ -35,7 +35,7 @@ export interface VsockDeviceOptions {
   readonly requestTimeoutMs?: number;
   /** How long connecting to `${socketPath}_${P}` may take (default 2000 ms). */
   readonly connectTimeoutMs?: number;
-  /** How long a closing connection waits for the guest's RST (default 2000 ms). */
+  /** How long a connection whose directions are both done waits for the guest's RST, counted from when our SHUTDOWN both is owed (default 2000 ms). */
   readonly lingerTimeoutMs?: number;
   /** Size offered for each queue (default 256). */
   readonly queueSize?: number;
