@@ -20,7 +20,7 @@ import {
   MAP_SHARED, PROT_READ, PROT_WRITE, lastErrno, libc, mapMemory, unmapMemory, viewMemory,
 } from '../sys/libc.js';
 import { KvmRun } from '../kvm/structs/kvm-run.js';
-import { REGS_SIZE, SREGS_SIZE, decodeRegs, decodeSregs, regsOffset } from '../kvm/structs/registers.js';
+import { KvmRegs, REGS_SIZE, SREGS_SIZE, decodeRegs, decodeSregs } from '../kvm/structs/registers.js';
 import { Errno, SystemCallError } from '../sys/system-error.js';
 import { Ctl, SharedChannel, Space, VcpuChannel } from './channel.js';
 import { requestRead } from './read-mailbox.js';
@@ -158,26 +158,25 @@ function fatalExit(vcpuId: number, fd: number, run: KvmRun, reason: number): Vcp
   } else if (reason === ExitReason.FAIL_ENTRY) {
     details.data = [run.failEntryReason];
   }
-  if (DIAGNOSED_EXITS.has(reason)) details.cpu = readSnapshot(fd);
-  return describeExit(vcpuId, reason, readRip(fd), details);
+  const regs = readRegs(fd);
+  if (regs && DIAGNOSED_EXITS.has(reason)) details.cpu = readSnapshot(fd, regs);
+  return describeExit(vcpuId, reason, regs?.rip, details);
 }
 
 /** Exits that end the guest with nothing else to go on: their report carries the control registers. */
 const DIAGNOSED_EXITS = new Set<number>([ExitReason.SHUTDOWN, ExitReason.FAIL_ENTRY, ExitReason.INTERNAL_ERROR]);
 
-function readSnapshot(fd: number): CpuSnapshot | undefined {
+/** The vCPU's general registers (read once per report), or undefined if KVM refuses. */
+function readRegs(fd: number): KvmRegs | undefined {
   const regs = new Uint8Array(REGS_SIZE);
-  const sregs = new Uint8Array(SREGS_SIZE);
-  if (libc.ioctlPtr(fd, KVM.GET_REGS, regs) < 0 || libc.ioctlPtr(fd, KVM.GET_SREGS, sregs) < 0) return undefined;
-  const { rsp, rflags } = decodeRegs(regs);
-  const { cr0, cr2, cr3, cr4, efer, idt } = decodeSregs(sregs);
-  return { rsp, rflags, cr0, cr2, cr3, cr4, efer, idtBase: idt.base, idtLimit: idt.limit };
+  return libc.ioctlPtr(fd, KVM.GET_REGS, regs) < 0 ? undefined : decodeRegs(regs);
 }
 
-function readRip(fd: number): bigint | undefined {
-  const regs = new Uint8Array(REGS_SIZE);
-  if (libc.ioctlPtr(fd, KVM.GET_REGS, regs) < 0) return undefined;
-  return new DataView(regs.buffer).getBigUint64(regsOffset('rip'), true);
+function readSnapshot(fd: number, { rsp, rflags }: KvmRegs): CpuSnapshot | undefined {
+  const sregs = new Uint8Array(SREGS_SIZE);
+  if (libc.ioctlPtr(fd, KVM.GET_SREGS, sregs) < 0) return undefined;
+  const { cr0, cr2, cr3, cr4, efer, idt } = decodeSregs(sregs);
+  return { rsp, rflags, cr0, cr2, cr3, cr4, efer, idtBase: idt.base, idtLimit: idt.limit };
 }
 
 // This module is a worker's entry point; imported anywhere else it does nothing.
