@@ -2,14 +2,16 @@
 // halted, triple-faulted, asked for a reset, KVM could not run it, ... The
 // VMM turns this into its exit status and a message such as
 //   guest died: triple fault (KVM_EXIT_SHUTDOWN) at rip 0xffffffff81000000;
-//   rsp 0x..., rflags 0x..., cr0 0x..., cr2 0x..., cr3 0x..., cr4 0x..., efer 0x..., idt 0x.../0x...
+//   rsp 0x..., rflags 0x..., cr0 0x..., cr2 0x..., cr3 0x..., cr4 0x..., efer 0x..., idt 0x.../0x...;
+//   after 51234 exits, the last (oldest first): KVM_EXIT_IO in port 0x3fd, ...
 // (on one line). A triple fault says nothing of its cause; the control
 // registers do: cr2 is the address of the last page fault, cr3 the page
 // tables, cr4 and efer the paging mode, idt whether the guest had its
 // interrupt table yet. Except on AMD: there KVM resets a vCPU that shut
 // down before it returns to us (the VMCB is undefined after a shutdown
 // intercept), so its registers are the reset state, rip 0xfff0 in real
-// mode; the report says so rather than showing them.
+// mode; the report says so rather than showing them, and the exits before
+// the fault (src/vcpu/recent-exits.ts) are what is left to go on.
 
 import { hex } from '../hex.js';
 import {
@@ -76,10 +78,15 @@ export interface VcpuExit {
 /** Builds the report for a fatal kvm_run exit. */
 export function describeExit(
   vcpuId: number, exitReason: number, rip: bigint | undefined,
-  details: { suberror?: number; systemEventType?: number; data?: bigint[]; cpu?: CpuSnapshot },
+  details: {
+    suberror?: number; systemEventType?: number; data?: bigint[]; cpu?: CpuSnapshot;
+    /** RecentExits.describe(): what the vCPU did before this exit. */
+    recentExits?: string;
+  },
 ): VcpuExit {
   const name = exitReasonName(exitReason);
-  const at = (rip === undefined ? '' : ` at rip ${hex(rip)}`) + (details.cpu ? `; ${describeSnapshot(details.cpu)}` : '');
+  const at = (rip === undefined ? '' : ` at rip ${hex(rip)}`) + (details.cpu ? `; ${describeSnapshot(details.cpu)}` : '')
+    + (details.recentExits ? `; ${details.recentExits}` : '');
   const base = { vcpuId, exitReason, exitReasonName: name, rip, data: details.data };
   switch (exitReason) {
     case ExitReason.HLT:

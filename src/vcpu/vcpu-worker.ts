@@ -12,8 +12,7 @@
 // nothing else: the main thread closes the fd.
 
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { ExitReason, KVM_EXIT_IO_OUT, exitReasonName } from '../kvm/exit-reasons.js';
-import { hex } from '../hex.js';
+import { ExitReason, KVM_EXIT_IO_OUT } from '../kvm/exit-reasons.js';
 import { writeTraceLine } from '../trace.js';
 import { KVM } from '../kvm/ioctls.js';
 import {
@@ -24,6 +23,7 @@ import { KvmRegs, REGS_SIZE, SREGS_SIZE, decodeRegs, decodeSregs } from '../kvm/
 import { Errno, SystemCallError } from '../sys/system-error.js';
 import { Ctl, SharedChannel, Space, VcpuChannel } from './channel.js';
 import { requestRead } from './read-mailbox.js';
+import { RecentExits, describeExitAccess } from './recent-exits.js';
 import { CpuSnapshot, VcpuExit, describeExit, errorExit } from './vcpu-exit.js';
 import { postWrite } from './write-ring.js';
 
@@ -74,6 +74,7 @@ function runVcpu(data: VcpuWorkerData, onFirstRun: (at: bigint) => void): VcpuEx
 
   const runAddress = mapMemory(data.mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
   const run = new KvmRun(viewMemory(runAddress, data.mmapSize));
+  const recentExits = new RecentExits();
   let firstRun = true;
   try {
     for (;;) {
@@ -90,11 +91,15 @@ function runVcpu(data: VcpuWorkerData, onFirstRun: (at: bigint) => void): VcpuEx
       const reason = run.exitReason;
       if (data.trace) writeTraceLine(data.trace.fd, data.trace.startTime, 'exits', describeExitForTrace(data.vcpuId, run, reason));
       if (reason === ExitReason.IO) {
+        recentExits.record(reason, run.ioDirection === KVM_EXIT_IO_OUT, run.ioPort);
         if (!handleIo(run, link, shared, sharedPorts)) return undefined;
       } else if (reason === ExitReason.MMIO) {
+        recentExits.record(reason, run.mmioIsWrite, Number(run.mmioAddress));
         if (!handleMmio(run, link)) return undefined;
-      } else if (reason !== ExitReason.INTR) {
-        return fatalExit(data.vcpuId, fd, run, reason);
+      } else if (reason === ExitReason.INTR) {
+        recentExits.record(reason, false, 0);
+      } else {
+        return fatalExit(data.vcpuId, fd, run, reason, recentExits);
       }
     }
   } finally {
@@ -104,14 +109,14 @@ function runVcpu(data: VcpuWorkerData, onFirstRun: (at: bigint) => void): VcpuEx
 
 /** `vcpu0 KVM_EXIT_IO out port 0x3f8 size 1`: the exit's reason and what it is about. */
 function describeExitForTrace(vcpuId: number, run: KvmRun, reason: number): string {
-  let details = '';
   if (reason === ExitReason.IO) {
-    const direction = run.ioDirection === KVM_EXIT_IO_OUT ? 'out' : 'in';
-    details = ` ${direction} port ${hex(run.ioPort)} size ${run.ioSize}${run.ioCount > 1 ? ` count ${run.ioCount}` : ''}`;
-  } else if (reason === ExitReason.MMIO) {
-    details = ` ${run.mmioIsWrite ? 'write' : 'read'} ${hex(run.mmioAddress)} size ${run.mmioData().byteLength}`;
+    const access = describeExitAccess(reason, run.ioDirection === KVM_EXIT_IO_OUT, run.ioPort);
+    return `vcpu${vcpuId} ${access} size ${run.ioSize}${run.ioCount > 1 ? ` count ${run.ioCount}` : ''}`;
   }
-  return `vcpu${vcpuId} ${exitReasonName(reason)}${details}`;
+  if (reason === ExitReason.MMIO) {
+    return `vcpu${vcpuId} ${describeExitAccess(reason, run.mmioIsWrite, run.mmioAddress)} size ${run.mmioData().byteLength}`;
+  }
+  return `vcpu${vcpuId} ${describeExitAccess(reason, false, 0)}`;
 }
 
 /** Returns false when stop was requested while waiting for the main thread. */
@@ -147,7 +152,7 @@ function handleMmio(run: KvmRun, link: VcpuLink): boolean {
   return requestRead(link.shared, link.channel, Space.MMIO, address, data.byteLength, 1, data);
 }
 
-function fatalExit(vcpuId: number, fd: number, run: KvmRun, reason: number): VcpuExit {
+function fatalExit(vcpuId: number, fd: number, run: KvmRun, reason: number, recentExits: RecentExits): VcpuExit {
   const details: Parameters<typeof describeExit>[3] = {};
   if (reason === ExitReason.INTERNAL_ERROR) {
     details.suberror = run.internalSuberror;
@@ -159,11 +164,14 @@ function fatalExit(vcpuId: number, fd: number, run: KvmRun, reason: number): Vcp
     details.data = [run.failEntryReason];
   }
   const regs = readRegs(fd);
-  if (regs && DIAGNOSED_EXITS.has(reason)) details.cpu = readSnapshot(fd, regs);
+  if (DIAGNOSED_EXITS.has(reason)) {
+    if (regs) details.cpu = readSnapshot(fd, regs);
+    details.recentExits = recentExits.describe();
+  }
   return describeExit(vcpuId, reason, regs?.rip, details);
 }
 
-/** Exits that end the guest with nothing else to go on: their report carries the control registers. */
+/** Exits that end the guest with nothing else to go on: their report carries the control registers and the exits before. */
 const DIAGNOSED_EXITS = new Set<number>([ExitReason.SHUTDOWN, ExitReason.FAIL_ENTRY, ExitReason.INTERNAL_ERROR]);
 
 /** The vCPU's general registers (read once per report), or undefined if KVM refuses. */

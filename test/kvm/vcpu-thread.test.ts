@@ -200,6 +200,8 @@ describe.skipIf(!hasKvm)('vCPU thread on /dev/kvm', () => {
     // cr2 names the unmapped address the fault was about: the report says why the guest died.
     expect(exit?.message).toMatch(new RegExp(
       `^triple fault \\(KVM_EXIT_SHUTDOWN\\) at rip 0x${(CODE_ADDRESS + 17).toString(16)}; rsp 0x[0-9a-f]+, rflags 0x[0-9a-f]+, cr0 0x[0-9a-f]+, cr2 0xd0000000, `));
+    // And what the vCPU did before: here its one port write (the last clue left where KVM resets the registers).
+    expect(exit?.message).toMatch(/; after \d+ exits?, the last \(oldest first\): (.*, )?KVM_EXIT_IO out port 0x3f8(, |$)/);
     expect(h.uart.writes).toEqual([{ offset: 0, bytes: [0x21] }]);
   });
 
