@@ -321,13 +321,15 @@ function createInterruptControllers(vm: VmFd): void {
 
 /**
  * The console goes where the user can see it: ttyS0 when the serial port is
- * on (with an early console too, so that a guest that dies before its
- * serial driver starts still says why), else hvc0. The user's own
- * parameters come after these, so theirs win.
+ * on, else hvc0. The user's own parameters come after these, so theirs win.
+ * No early console (`earlyprintk=ttyS0`), as Firecracker and Cloud
+ * Hypervisor add none: it costs two port exits per character of the boot
+ * log, with interrupts off, before the serial driver starts; a user whose
+ * kernel dies that early adds it (README, "Kernel command line").
  */
 function defaultKernelParameters(serial: boolean, virtioConsole: boolean): string[] {
   const others = DEFAULT_KERNEL_PARAMS.filter((p) => !p.startsWith('console='));
-  if (serial) return ['console=ttyS0', 'earlyprintk=ttyS0', ...others];
+  if (serial) return ['console=ttyS0', ...others];
   if (virtioConsole) return ['console=hvc0', ...others];
   return others;
 }

@@ -29,10 +29,12 @@ describe.skipIf(!isPvm || !existsSync(images.vmlinux))('a real kernel on PVM /de
     // The vsock device adds a virtio_mmio.device= parameter, so the command
     // line shows where tsvmm puts its own parameters: defaults first, the
     // user's kernel parameters, device announcements, then " -- " and init's.
+    // The kernel dies before its serial driver starts, so this asks for the
+    // early console, as the README tells a user whose kernel dies that early.
     const result = await runTsvmm([
       '--kernel', images.vmlinux,
       '--memory', `size=${MEMORY_BYTES / MiB}M`,
-      '--cmdline', 'nokaslr -- echo never-runs',
+      '--cmdline', 'earlyprintk=ttyS0 nokaslr -- echo never-runs',
       '--vsock', `cid=3,socket=${socket}`,
     ], { timeoutMs: 150_000 });
     expect(result.timedOut).toBe(false);
@@ -41,7 +43,7 @@ describe.skipIf(!isPvm || !existsSync(images.vmlinux))('a real kernel on PVM /de
     expect(serial).toMatch(/^\[\s*\d+\.\d+\] Linux version 6\.12\.\d+ /m);
     const commandLine = serial.match(/^\[\s*\d+\.\d+\] Command line: (.*?)\r?$/m)?.[1];
     expect(commandLine).toBe(
-      'console=ttyS0 earlyprintk=ttyS0 reboot=k,panic_warm panic=-1 nokaslr virtio_mmio.device=4K@0xd0000000:5 tsvmm.status=0xd1000000 -- echo never-runs');
+      'console=ttyS0 reboot=k,panic_warm panic=-1 earlyprintk=ttyS0 nokaslr virtio_mmio.device=4K@0xd0000000:5 tsvmm.status=0xd1000000 -- echo never-runs');
     const e820Lines = [...serial.matchAll(/^\[\s*\d+\.\d+\] (BIOS-e820: .*?)\r?$/gm)].map((match) => match[1]);
     expect(e820Lines).toEqual(formatE820(e820Map(MEMORY_BYTES)));
 
