@@ -23,10 +23,13 @@ const USAGE = `usage: npm run sandbox:soak -- [options]
   --cpu-model NAME  the sandbox's emulated CPU (default ${DEFAULT_CPU_MODEL})
   --tcg MODE        multi or single threaded TCG (default ${DEFAULT_TCG_THREADS})
   --l1-append ARGS  extra sandbox kernel parameters, space-separated
+  --guest-append ARGS  extra guest kernel parameters for both VMMs (after
+                    quiet; pad=N is one N-character parameter), e.g.
+                    'earlyprintk=ttyS0 loglevel=8 pad=2000'
   --cpus N          sandbox (L1) vCPUs (default 2)`;
 
 const flags = parseFlags(process.argv.slice(2), {
-  rounds: 3, boots: 20, vmm: 'both', 'guest-cpus': 1, guest: 'default', load: 0, 'l1-load': 0, 'cpu-model': DEFAULT_CPU_MODEL, tcg: DEFAULT_TCG_THREADS, 'l1-append': '', cpus: 2,
+  rounds: 3, boots: 20, vmm: 'both', 'guest-cpus': 1, guest: 'default', load: 0, 'l1-load': 0, 'cpu-model': DEFAULT_CPU_MODEL, tcg: DEFAULT_TCG_THREADS, 'l1-append': '', 'guest-append': '', cpus: 2,
 }, USAGE);
 
 /** Busy loops in child processes, for a loaded host. */
@@ -61,7 +64,7 @@ try {
         done();
       },
     });
-    const command = shellCommand(['node', 'scripts/lib/soak-boots.mjs', String(flags.boots), flags.vmm, String(flags['guest-cpus']), flags.guest, String(flags['l1-load'])]);
+    const command = shellCommand(['node', 'scripts/lib/soak-boots.mjs', String(flags.boots), flags.vmm, String(flags['guest-cpus']), flags.guest, String(flags['l1-load']), flags['guest-append']]);
     const status = await runInSandbox(command, {
       output: lines, timeoutSeconds: 600 + flags.boots * 240, cpus: flags.cpus,
       cpuModel: flags['cpu-model'], tcgThreads: flags.tcg, l1Parameters: flags['l1-append'].split(/\s+/).filter(Boolean),

@@ -3,7 +3,11 @@
 // default guest again and again, under tsvmm and under QEMU in turn, and
 // prints one `SOAK {...}` line per boot for the host side to count.
 //
-//   node scripts/lib/soak-boots.mjs BOOTS [tsvmm|qemu|both] [CPUS] [default|full] [HOGS]
+//   node scripts/lib/soak-boots.mjs BOOTS [tsvmm|qemu|both] [CPUS] [default|full] [HOGS] [KERNEL-PARAMS]
+//
+// KERNEL-PARAMS go on both VMMs' kernel command lines, after `quiet` (so
+// `loglevel=8` undoes it); `pad=N` among them becomes one parameter N
+// characters long, as a long command line printed through the console.
 //
 // HOGS busy loops run inside the sandbox meanwhile, competing with the
 // guests' vCPU threads for the sandbox's CPUs (as the test runner does).
@@ -22,21 +26,27 @@ const MARK = 'soak-alive';
 const kernels = { default: join(images, 'vmlinux'), full: join(images, 'full-bzImage') };
 const initramfs = join(images, 'initramfs.cpio.gz');
 
+/** `pad=N` becomes `pad=xxx…` of N characters; other parameters stay as they are. */
+function expandParameters(text) {
+  return text.split(/\s+/).filter(Boolean)
+    .map((word) => (/^pad=\d+$/.test(word) ? `pad=${'x'.repeat(Number(word.slice(4)))}` : word)).join(' ');
+}
+
 const commands = {
-  tsvmm: (cpus, guest) => [process.execPath, [join(projectDir, 'dist', 'cli.js'), '--cpus', String(cpus),
-    '--kernel', kernels[guest], '--initramfs', initramfs, '--cmdline', `quiet -- echo ${MARK}`]],
-  qemu: (cpus, guest) => ['qemu-system-x86_64', [
+  tsvmm: (cpus, guest, extra) => [process.execPath, [join(projectDir, 'dist', 'cli.js'), '--cpus', String(cpus),
+    '--kernel', kernels[guest], '--initramfs', initramfs, '--cmdline', `quiet ${extra} -- echo ${MARK}`]],
+  qemu: (cpus, guest, extra) => ['qemu-system-x86_64', [
     '-M', `microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=${guest === 'full' ? 'on' : 'off'}`,
     '-enable-kvm', '-cpu', 'host',
     '-m', '256M', '-smp', String(cpus), '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
     '-kernel', kernels[guest], '-initrd', initramfs,
-    '-append', `console=ttyS0 reboot=t panic=-1 quiet -- echo ${MARK}`,
+    '-append', `console=ttyS0 reboot=t panic=-1 quiet ${extra} -- echo ${MARK}`,
   ]],
 };
 
 /** One boot: 'ok', 'died' (ended without the mark), or 'hung' (no end within the limit). */
-function boot(vmm, cpus, guest) {
-  const [program, args] = commands[vmm](cpus, guest);
+function boot(vmm, cpus, guest, extra) {
+  const [program, args] = commands[vmm](cpus, guest, extra);
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -59,10 +69,11 @@ const boots = Number(process.argv[2] ?? 20);
 const which = process.argv[3] ?? 'both';
 const cpus = Number(process.argv[4] ?? 1);
 const guest = process.argv[5] ?? 'default';
+const extraParameters = expandParameters(process.argv[7] ?? '');
 const hogs = Array.from({ length: Number(process.argv[6] ?? 0) }, () => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
 const vmms = which === 'both' ? ['tsvmm', 'qemu'] : [which];
 for (let i = 0; i < boots; i++) {
-  for (const vmm of vmms) console.log(`SOAK ${JSON.stringify({ i, ...(await boot(vmm, cpus, guest)) })}`);
+  for (const vmm of vmms) console.log(`SOAK ${JSON.stringify({ i, ...(await boot(vmm, cpus, guest, extraParameters)) })}`);
 }
 // The hogs are children: they would keep this process (and the sandbox) alive.
 for (const hog of hogs) hog.kill('SIGKILL');
