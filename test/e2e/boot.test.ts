@@ -49,8 +49,16 @@ function physicalKiBFromE820(ramBytes: number): number {
   return ((pages - 1) * PAGE_SIZE) / 1024;
 }
 
-// The memory check: `dmesg` still has the kernel's boot summary under `quiet`.
-const REPORT = 'echo hello; nproc; grep MemTotal /proc/meminfo; dmesg | grep "Memory:"';
+// The memory check: `dmesg` still has the kernel's boot summary under `quiet`;
+// so has the topology it read from tsvmm's CPUID ("CPU topo: Max. logical
+// packages: 1": every vCPU a core of one package, as under QEMU).
+// (No quotes: runInGuest's command goes on the kernel command line, whose parser eats them.)
+const REPORT = 'echo hello; nproc; grep MemTotal /proc/meminfo; dmesg | grep -e Memory: -e packages:';
+
+/** All vCPUs are cores of one package (on AMD hosts KVM's CPUID once made each its own package). */
+function expectOnePackage(result: ProcessResult): void {
+  expect(result.stdout, describeRun(result)).toMatch(/CPU topo: Max\. logical packages:\s+1\r?$/m);
+}
 
 describe.skipIf(!imagesBuilt)('tsvmm boots the default guest', () => {
   it('vmlinux + initramfs with --cpus boot=2 --memory size=256M: runs the command, sees 2 CPUs and 256 MiB', async () => {
@@ -62,6 +70,7 @@ describe.skipIf(!imagesBuilt)('tsvmm boots the default guest', () => {
     const lines = guestLines(result);
     expect(lines).toContain('hello');
     expect(lines[lines.indexOf('hello') + 1]).toBe('2');
+    expectOnePackage(result);
 
     // The kernel counts as physical RAM exactly the usable pages of the map
     // tsvmm wrote: 256 MiB less page 0 and the legacy hole [0x9f000, 1 MiB).
@@ -88,6 +97,7 @@ describe.skipIf(!imagesBuilt)('tsvmm boots the default guest', () => {
     const lines = guestLines(result);
     expect(lines).toContain('hello');
     expect(lines[lines.indexOf('hello') + 1]).toBe('4');
+    expectOnePackage(result);
 
     const memory = memoryFigures(result);
     expect(memory.physicalKiB).toBe(physicalKiBFromE820(ramBytes));

@@ -8,7 +8,7 @@
 
 /** struct kvm_cpuid_entry2 (without padding), as the KVM layer lays it out. */
 export type { CpuidEntry } from '../../kvm/structs/cpu-state.js';
-import type { CpuidEntry } from '../../kvm/structs/cpu-state.js';
+import { KVM_CPUID_FLAG_SIGNIFCANT_INDEX, type CpuidEntry } from '../../kvm/structs/cpu-state.js';
 import { checkCpuCount } from './layout.js';
 
 /** Leaf 1 EDX bit 28 (HTT): "EBX[23:16] counts logical processors in this package". */
@@ -28,6 +28,11 @@ export const CPUID_1_ECX_HYPERVISOR = 1 << 31;
 const LEVEL_TYPE_SMT = 1;
 const LEVEL_TYPE_CORE = 2;
 
+/** The extended topology leaves: one subleaf per level, ended by an invalid one. */
+const EXTENDED_TOPOLOGY_LEAVES = new Set([0xb, 0x1f, 0x8000_0026]);
+/** tsvmm's levels in those leaves: SMT, core, then the terminator. */
+const EXTENDED_TOPOLOGY_SUBLEAVES = [0, 1, 2];
+
 export interface CpuidOptions {
   /** KVM emulates the TSC-deadline timer (KVM_CAP_TSC_DEADLINE_TIMER). */
   readonly tscDeadline?: boolean;
@@ -43,7 +48,7 @@ export function patchCpuid(
   }
   const topology = { apicId: vcpuIndex, count: vcpuCount, idBits: bitsFor(vcpuCount) };
   const amd = isAmdLike(entries);
-  return entries.map((original) => {
+  return withEveryTopologyLevel(entries).map((original) => {
     const entry = { ...original };
     switch (entry.function) {
       case 0x1: patchLeaf1(entry, topology, options); break;
@@ -54,6 +59,29 @@ export function patchCpuid(
     }
     return entry;
   });
+}
+
+/**
+ * Gives each extended topology leaf KVM lists exactly tsvmm's subleaves. KVM
+ * copies the host's levels, which need not include a core level: on an AMD
+ * host of this project's sandbox it lists only subleaf 0 of leaf 0xB, and
+ * the guest, finding no core level, made each vCPU a package of its own
+ * (and then, on a CPU without a constant TSC, distrusted its TSC as
+ * "unsynchronized" across packages, which QEMU's guests did not).
+ */
+function withEveryTopologyLevel(entries: readonly CpuidEntry[]): readonly CpuidEntry[] {
+  const result: CpuidEntry[] = [];
+  const done = new Set<number>();
+  for (const entry of entries) {
+    if (!EXTENDED_TOPOLOGY_LEAVES.has(entry.function)) {
+      result.push(entry);
+    } else if (!done.has(entry.function)) {
+      done.add(entry.function);
+      const flags = entry.flags | KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+      for (const index of EXTENDED_TOPOLOGY_SUBLEAVES) result.push({ ...entry, index, flags });
+    }
+  }
+  return result;
 }
 
 interface Topology {

@@ -125,9 +125,13 @@ export const CPUID_ENTRY_OFFSETS = {
   function: 0, index: 4, flags: 8, eax: 12, ebx: 16, ecx: 20, edx: 24,
 } as const;
 
+/** kvm_cpuid_entry2.flags: the leaf has subleaves, told apart by `index` (ECX). */
+export const KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1;
+
 export interface CpuidEntry {
   function: number;
   index: number;
+  /** KVM_CPUID_FLAG_*. */
   flags: number;
   eax: number;
   ebx: number;

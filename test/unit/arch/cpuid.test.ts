@@ -56,6 +56,24 @@ describe('patchCpuid', () => {
     expect(find(patched, 0x1f, 1)).toMatchObject({ eax: 3, ebx: 6, ecx: 0x201, edx: 3 });
   });
 
+  it('gives leaf 0xB its core level when KVM lists only the host\'s SMT level (AMD), so all vCPUs share one package', () => {
+    // What KVM_GET_SUPPORTED_CPUID gave on the sandbox's emulated AMD CPU.
+    const host = [amd, entry(0xb, 0, { flags: 1, ebx: 1, ecx: 0x100 })];
+    const patched = patchCpuid(host, 1, 2);
+    expect(patched.filter((e) => e.function === 0xb)).toEqual([
+      { function: 0xb, index: 0, flags: 1, eax: 0, ebx: 1, ecx: 0x100, edx: 1 },
+      { function: 0xb, index: 1, flags: 1, eax: 1, ebx: 2, ecx: 0x201, edx: 1 },
+      { function: 0xb, index: 2, flags: 1, eax: 0, ebx: 0, ecx: 2, edx: 1 },
+    ]);
+  });
+
+  it('keeps no host topology levels beyond tsvmm\'s', () => {
+    const host = [intel, ...[0, 1, 2, 3].map((index) => entry(0x1f, index, { flags: 1, eax: 9, ebx: 99, ecx: 0x500 | index }))];
+    expect(patchCpuid(host, 0, 4).filter((e) => e.function === 0x1f).map((e) => [e.index, e.ecx])).toEqual([
+      [0, 0x100], [1, 0x201], [2, 2],
+    ]);
+  });
+
   it('sets core and sharing counts in the cache leaf', () => {
     const l1d = entry(4, 0, { eax: (0xf << 26) | (1 << 14) | (1 << 5) | 1 });
     const l3 = entry(4, 3, { eax: (0xf << 26) | (0x1f << 14) | (3 << 5) | 3 });
