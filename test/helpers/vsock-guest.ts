@@ -47,6 +47,8 @@ export interface GuestOptions {
   /** Repost rx buffers as packets are taken (default true). */
   autoRefill?: boolean;
   memorySize?: number;
+  /** Offered features the simulated driver accepts (default: all, EVENT_IDX included). */
+  driverFeatures?: bigint;
 }
 
 export class VsockTestGuest {
@@ -79,7 +81,7 @@ export class VsockTestGuest {
     const socketPath = join(dir, 'v.sock');
     const warnings: string[] = [];
     const device = await createVsockDevice({ cid, socketPath, onWarning: (m) => warnings.push(m), ...options.device });
-    const driver = VirtioTestDriver.create(device, { memorySize: options.memorySize ?? 32 << 20 });
+    const driver = VirtioTestDriver.create(device, { memorySize: options.memorySize ?? 32 << 20, features: options.driverFeatures });
     const guest = new VsockTestGuest(device, driver, socketPath, cid, warnings, ownedDir, options);
     if (options.autoRefill ?? true) guest.refillRx();
     return guest;

@@ -7,7 +7,7 @@ import type net from 'node:net';
 import { vsockSocketPathProblem } from '../../../config/rules.js';
 import { ConfigError } from '../../../config/types.js';
 import type { DeviceContext, VirtioDevice } from '../device.js';
-import { VirtioDeviceType } from '../device.js';
+import { VIRTIO_F_RING_EVENT_IDX, VirtioDeviceType } from '../device.js';
 import type { Virtqueue } from '../queue.js';
 import type { ConnectionState } from './connection.js';
 import { EVENT_QUEUE, RX_QUEUE, TX_QUEUE, VsockMuxer } from './muxer.js';
@@ -91,7 +91,12 @@ export class VsockDevice implements VirtioDevice {
   readonly type = VirtioDeviceType.Vsock;
   readonly name: string;
   readonly queueMaxSizes: readonly number[];
-  readonly features = 0n;
+  /**
+   * EVENT_IDX: the driver interrupts and is interrupted only when the other
+   * side asked (used_event / avail_event), not per packet. No indirect
+   * descriptors: Linux's vsock driver does not need them.
+   */
+  readonly features = VIRTIO_F_RING_EVENT_IDX;
   readonly cid: number;
   private readonly muxer: VsockMuxer;
   private listener: UnixListener | null = null;
