@@ -418,10 +418,19 @@ static int read_frames(struct connection *c)
 
 /* ---- One connection, in its own process ---- */
 
+/* Set in a connection process when the agent stopped (see serve_connection). */
+static volatile sig_atomic_t agent_stopped;
+
+static void note_agent_stopped(int sig)
+{
+	(void)sig;
+	agent_stopped = 1;
+}
+
 static void serve(int sock)
 {
 	struct connection c = { .sock = sock, .pidfd = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 };
-	for (;;) {
+	while (!agent_stopped) {
 		/* Slot order matters below: 0 socket, 1 shell exit, 2 stdin, 3 stdout, 4 stderr. */
 		struct pollfd p[5] = {
 			/* Over the stdin limit, only watch for the host hanging up. */
@@ -432,7 +441,7 @@ static void serve(int sock)
 			{ .fd = c.stderr_fd, .events = POLLIN },
 		};
 		if (poll(p, 5, -1) < 0) {
-			if (errno == EINTR) continue;
+			if (errno == EINTR) continue; /* the loop's test sees a stopped agent */
 			break;
 		}
 		if (p[0].revents & POLLIN) {
@@ -448,8 +457,9 @@ static void serve(int sock)
 			return;
 		}
 	}
-	/* The host is gone or broke the protocol before EXIT: stop the command.
-	 * Closing gracefully lets an ERROR frame reach a host that is still there. */
+	/* The host is gone, broke the protocol or the agent stopped before EXIT:
+	 * stop the command. Closing gracefully lets an ERROR frame reach a host
+	 * that is still there. */
 	stop_command(&c);
 	close_gracefully(sock);
 }
@@ -506,6 +516,25 @@ static int listen_on(uint32_t port)
 	return sock;
 }
 
+/*
+ * A connection's process. It waits for its own command, so SIGCHLD gets its
+ * default back. When the agent stops (SIGTERM, or killed), the kernel sends
+ * this process SIGTERM (PR_SET_PDEATHSIG), and it stops its command's whole
+ * process group and ends, as when the host hangs up: an agent that stops
+ * leaves nothing running behind it.
+ */
+static void serve_connection(int sock, pid_t listener_pid)
+{
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	struct sigaction on_stop = { .sa_handler = note_agent_stopped }; /* no SA_RESTART: poll() returns */
+	sigaction(SIGTERM, &on_stop, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != listener_pid) _exit(0); /* the agent stopped before the line above */
+	serve(sock);
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	uint32_t port = AGENT_VSOCK_PORT;
@@ -550,15 +579,11 @@ int main(int argc, char **argv)
 			if (errno != EINTR && errno != ECONNABORTED) usleep(100 * 1000); /* out of fds: do not spin */
 			continue;
 		}
+		pid_t listener_pid = getpid();
 		pid_t pid = fork();
 		if (pid == 0) {
 			close(listener);
-			/* This process waits for its own command: restore the defaults. */
-			signal(SIGCHLD, SIG_DFL);
-			signal(SIGTERM, SIG_DFL);
-			signal(SIGINT, SIG_DFL);
-			serve(sock);
-			_exit(0);
+			serve_connection(sock, listener_pid);
 		}
 		if (pid < 0) {
 			struct connection c = { .sock = sock };

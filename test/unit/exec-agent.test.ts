@@ -324,11 +324,20 @@ describe.skipIf(missing !== undefined)(`tsvmm-agent over a Unix socket${skipReas
     // Connection processes end once their host has closed; each one, and
     // everything commands left behind, is reaped by the agent.
     await waitFor(() => childrenOf(agent.pid!).length === 0, 'the agent to have no children, zombies included', PROCESS_WAIT_MS + KILL_GRACE_MS);
+    // A command still running when the agent stops: its connection's
+    // process learns of it from the kernel (PR_SET_PDEATHSIG) and stops the
+    // command's whole group. Before, both outlived the agent; a connection
+    // the agent accepted late under load did too (a failed run).
+    const mark = `TSVMM_AGENT_STOP_TEST=${randomUUID()}`;
+    const running = exec(`export ${mark}; sleep 1000 & sleep 1000`).catch((error: Error) => error);
+    await markedProcesses(mark, 2);
     const exited = new Promise((resolve) => agent.once('exit', (code, signal) => resolve({ code, signal })));
     agent.kill('SIGTERM');
     expect(await exited).toEqual({ code: 0, signal: null });
     expect(existsSync(socketPath)).toBe(false);
-    expect(processesMarkedWith(marker)).toEqual([]);
+    expect(await running).toBeInstanceOf(ExecConnectionError);
+    // They end after the agent (they learn of it when it has gone): wait for that.
+    await waitFor(() => processesMarkedWith(marker).length === 0, 'every process the agent started to end', PROCESS_WAIT_MS);
     expect(agentStderr).toBe('');
   }, SLOW_TEST_MS);
 });
