@@ -150,10 +150,11 @@ export class VirtioBlock implements VirtioDevice {
       case RequestType.In: {
         const position = this.checkRange(header.sector, dataIn);
         if (position === undefined) return done(RequestStatus.IoError);
-        this.track(context, dataIn, this.image.readAt(position, dataIn), (data) => {
-          if (generation === this.generation) chain.write(0, data);
-          done(RequestStatus.Ok, dataIn);
-        }, done);
+        // Straight into the guest's buffers. A read still in flight when
+        // the driver resets the device lands there all the same (as under
+        // QEMU); Linux resets only once its requests are done.
+        const read = this.image.readInto(position, chain.writableViews(0, dataIn));
+        this.track(context, dataIn, read, () => done(RequestStatus.Ok, dataIn), done);
         return;
       }
       case RequestType.Out: {
