@@ -37,8 +37,8 @@ function timeBoot(command, args) {
     child.on('exit', (code) => {
       clearTimeout(timer);
       const exitMs = Number(process.hrtime.bigint() - start) / 1e6;
-      const timer = output.match(BOOT_TIMER_LINE);
-      const bootTimer = timer ? { firstInstructionMs: Number(timer[1]), initMs: Number(timer[2]) } : undefined;
+      const timerLine = output.match(BOOT_TIMER_LINE);
+      const bootTimer = timerLine ? { firstInstructionMs: Number(timerLine[1]), initMs: Number(timerLine[2]) } : undefined;
       if (initMs === undefined) fail(new Error(`${command} never reached init (exit ${code}):\n${output.slice(-2000)}`));
       else done({ initMs, exitMs, bootTimer });
     });
