@@ -11,7 +11,7 @@ export function formatRow(columns, widths) {
   return columns.map((c, i) => String(c).padEnd(widths[i] ?? 12)).join('  ');
 }
 
-/** `[min-max]` of the samples, rounded: the spread that goes with a median. */
-export function spread(values) {
-  return `[${Math.min(...values).toFixed(0)}-${Math.max(...values).toFixed(0)}]`;
+/** `[min-max]` of the samples, to `digits` decimals: the spread that goes with a median. */
+export function spread(values, digits = 0) {
+  return `[${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)}]`;
 }
