@@ -29,13 +29,14 @@ import { fileURLToPath } from 'node:url';
 import { numberOption } from './lib/options.mjs';
 import { insideSandbox } from './lib/host-kvm.mjs';
 import { step } from './lib/progress.mjs';
-import { formatRow, median } from './lib/stats.mjs';
+import { formatRow, median, spread } from './lib/stats.mjs';
 import { compileTestHelpers } from './lib/test-helpers.mjs';
 import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CHUNK = 64 * 1024;
 const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
 
 const runs = numberOption('--runs', 3);
 const hostMiB = numberOption('--mib', 512);
@@ -88,7 +89,7 @@ function countUntil(socket, total, startNs) {
   });
 }
 
-/** One process: a Node client writes to a Node server through a Unix socket (the same event loop, like tsvmm). */
+/** One process: a Node client writes to a Node server through a Unix socket (the same event loop, like tsvmm). Also its CPU seconds per GiB (writer and reader). */
 async function rawInProcess(dir, totalBytes) {
   let accepted;
   const serverSide = new Promise((done) => { accepted = done; });
@@ -96,12 +97,14 @@ async function rawInProcess(dir, totalBytes) {
   const client = net.createConnection({ path });
   await new Promise((done) => client.once('connect', done));
   const socket = await serverSide;
+  const cpuBefore = process.cpuUsage();
   const start = process.hrtime.bigint();
   const received = countUntil(socket, totalBytes, start);
   pump(client, totalBytes);
   const ns = await received;
+  const cpu = process.cpuUsage(cpuBefore);
   server.close();
-  return gbps(totalBytes, ns);
+  return { gbps: gbps(totalBytes, ns), cpuSecondsPerGiB: (cpu.user + cpu.system) / 1e6 / (totalBytes / GiB) };
 }
 
 /** Two processes: a child Node writes, this process reads. */
@@ -164,7 +167,7 @@ function pingPong(socket, rounds) {
 /** (a) on its own, for (c). */
 async function measureRaw(dir, totalBytes, rttRounds) {
   return {
-    inProcess: await medianOf(runs, () => rawInProcess(dir, totalBytes)),
+    inProcess: await medianOf(runs, async () => (await rawInProcess(dir, totalBytes)).gbps),
     twoProcesses: await medianOf(runs, () => rawTwoProcesses(dir, totalBytes)),
     rtt: await rawRoundTrips(dir, rttRounds),
   };
@@ -219,6 +222,25 @@ function printQueueCosts(costs, withoutEventIdx) {
     const range = `${total(sorted[0]).toFixed(3)}-${total(sorted.at(-1)).toFixed(3)}`;
     console.log(formatRow([label, `${perPacket(sorted[(sorted.length - 1) >> 1])} (${range})`, perPacket(withoutEventIdx[key])], widths));
   }
+}
+
+/**
+ * CPU seconds per GiB moved, the whole process (all threads): on a shared
+ * machine steadier than throughput. Both sides in one process each time:
+ * the raw pair's writer and reader; the host writer or reader, the device
+ * and the simulated guest driver.
+ */
+function printCpuPerGiB(cpuPerGiB) {
+  console.log(`CPU seconds per GiB moved, this process (median [min-max] of ${runs} runs):`);
+  const widths = [26, 22, 28];
+  const raw = median(cpuPerGiB.inProcess);
+  console.log(formatRow(['', 's/GiB', `/ raw one process (${raw.toFixed(2)} s)`], widths));
+  for (const [label, key] of [['host -> guest', 'hostToGuest'], ['guest -> host', 'guestToHost']]) {
+    const value = median(cpuPerGiB[key]);
+    console.log(formatRow([label, `${value.toFixed(2)} ${spread(cpuPerGiB[key], 2)}`, (value / raw).toFixed(2)], widths));
+  }
+  const worst = Math.max(median(cpuPerGiB.hostToGuest), median(cpuPerGiB.guestToHost)) / raw;
+  console.log(`target: at most 1.5x the raw pair's CPU per GiB: ${worst <= 1.5 ? 'met' : 'NOT met'} (worst direction ${worst.toFixed(2)})`);
 }
 
 // ---- (c) a real guest --------------------------------------------------------
@@ -356,10 +378,13 @@ async function hostPart() {
     const simulated = await loadSimulatedGuest(dir);
     const totalBytes = hostMiB * MiB;
     const samples = { inProcess: [], twoProcesses: [], hostToGuest: [], guestToHost: [] };
+    const cpuPerGiB = { inProcess: [], hostToGuest: [], guestToHost: [] };
     step(`(a) raw Unix sockets and (b) the device path (dist/) with the simulated guest driver, no KVM: ${runs} runs`);
     const costs = { hostToGuest: [], guestToHost: [] };
     for (let r = 0; r < runs; r++) {
-      samples.inProcess.push(await rawInProcess(dir, totalBytes));
+      const inProcess = await rawInProcess(dir, totalBytes);
+      samples.inProcess.push(inProcess.gbps);
+      cpuPerGiB.inProcess.push(inProcess.cpuSecondsPerGiB);
       samples.twoProcesses.push(await rawTwoProcesses(dir, totalBytes));
       const hostToGuest = await simulated.measureHostToGuest({ totalBytes });
       const guestToHost = await simulated.measureGuestToHost({ totalBytes, chunkSize: CHUNK });
@@ -367,6 +392,8 @@ async function hostPart() {
       samples.guestToHost.push(guestToHost.gbps);
       costs.hostToGuest.push(hostToGuest);
       costs.guestToHost.push(guestToHost);
+      cpuPerGiB.hostToGuest.push(hostToGuest.cpuSecondsPerGiB);
+      cpuPerGiB.guestToHost.push(guestToHost.cpuSecondsPerGiB);
     }
     // What EVENT_IDX saves: the same transfers once with a driver that declines it.
     const withoutEventIdx = {
@@ -383,6 +410,7 @@ async function hostPart() {
     printDevicePath(`virtio-vsock device, simulated guest (64 KiB host writes / guest packets), ${hostMiB} MiB per run, median of ${runs}:`,
       device, raw, { key: 'inProcess', label: 'one process' });
     printQueueCosts(costs, withoutEventIdx);
+    printCpuPerGiB(cpuPerGiB);
     const worst = Math.min(device.hostToGuest, device.guestToHost) / raw.inProcess;
     console.log(`target: the device path reaches at least half the raw throughput: ${worst >= 0.5 ? 'met' : 'NOT met'} (worst direction ${worst.toFixed(2)})`);
   });

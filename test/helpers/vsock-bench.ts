@@ -34,6 +34,8 @@ export interface ThroughputResult {
   interrupts: number;
   /** QueueNotify writes the driver made (each an exit under KVM). */
   notifications: number;
+  /** CPU time of this whole process (device, simulated driver, host peer; all threads) per GiB moved, in seconds. */
+  cpuSecondsPerGiB: number;
 }
 
 /** The driver's features: all the device offers, less EVENT_IDX when `eventIdx` is false. */
@@ -41,15 +43,28 @@ function driverFeatures(options: ThroughputOptions): bigint | undefined {
   return options.eventIdx === false ? ~VIRTIO_F_RING_EVENT_IDX : undefined;
 }
 
-/** Interrupts and notifications so far, to subtract the set-up's from a run's. */
-function costCounters(guest: VsockTestGuest): { interrupts: number; notifications: number } {
-  const notifications = [0, 1, 2].reduce((sum, index) => sum + guest.driver.queue(index).kicks, 0);
-  return { interrupts: guest.driver.interrupts.count, notifications };
+const GiB = 1024 ** 3;
+
+interface CostCounters {
+  interrupts: number;
+  notifications: number;
+  cpu: NodeJS.CpuUsage;
 }
 
-function result(guest: VsockTestGuest, before: { interrupts: number; notifications: number }, total: number, ns: number, packets: number): ThroughputResult {
+/** Interrupts, notifications and CPU time so far, to subtract the set-up's from a run's. */
+function costCounters(guest: VsockTestGuest): CostCounters {
+  const notifications = [0, 1, 2].reduce((sum, index) => sum + guest.driver.queue(index).kicks, 0);
+  return { interrupts: guest.driver.interrupts.count, notifications, cpu: process.cpuUsage() };
+}
+
+function result(guest: VsockTestGuest, before: CostCounters, total: number, ns: number, packets: number): ThroughputResult {
   const after = costCounters(guest);
-  return { gbps: total / ns, packets, interrupts: after.interrupts - before.interrupts, notifications: after.notifications - before.notifications };
+  const cpu = process.cpuUsage(before.cpu);
+  return {
+    gbps: total / ns, packets,
+    interrupts: after.interrupts - before.interrupts, notifications: after.notifications - before.notifications,
+    cpuSecondsPerGiB: (cpu.user + cpu.system) / 1e6 / (total / GiB),
+  };
 }
 
 /** A host program writes `totalBytes` to a guest port; the guest consumes it from 64 KiB rx buffers. */
