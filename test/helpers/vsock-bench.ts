@@ -9,6 +9,7 @@
 //
 //   const { gbps } = await measureHostToGuest({ totalBytes: 512 << 20 });
 import { VIRTIO_F_RING_EVENT_IDX } from '../../src/devices/virtio/device.js';
+import type { VsockDeviceOptions } from '../../src/devices/virtio/vsock/device.js';
 import { Op, HEADER_SIZE, encodeHeader } from '../../src/devices/virtio/vsock/packet.js';
 import { GuestStream, HostListener, VsockTestGuest, hostConnect, waitFor } from './vsock-guest.js';
 
@@ -43,6 +44,11 @@ function driverFeatures(options: ThroughputOptions): bigint | undefined {
   return options.eventIdx === false ? ~VIRTIO_F_RING_EVENT_IDX : undefined;
 }
 
+/** The device options of a run: EVENT_IDX offered (the driver then takes it unless told not to). */
+function deviceOptions(options: ThroughputOptions): Partial<VsockDeviceOptions> {
+  return { eventIdx: true, ...(options.connectionBufferSize ? { connectionBufferSize: options.connectionBufferSize } : {}) };
+}
+
 const GiB = 1024 ** 3;
 
 interface CostCounters {
@@ -73,7 +79,7 @@ export async function measureHostToGuest(options: ThroughputOptions = {}): Promi
   const chunk = Buffer.alloc(options.chunkSize ?? 64 * 1024, 1);
   const guest = await VsockTestGuest.start({
     rxBuffers: 64, rxBufferSize: 64 * 1024 + HEADER_SIZE, memorySize: 64 << 20, driverFeatures: driverFeatures(options),
-    device: options.connectionBufferSize ? { connectionBufferSize: options.connectionBufferSize } : {},
+    device: deviceOptions(options),
   });
   try {
     const socket = await hostConnect(guest.socketPath, 'CONNECT 5\n');
@@ -128,7 +134,7 @@ export async function measureGuestToHost(options: ThroughputOptions = {}): Promi
   const packetSize = options.chunkSize ?? 64 * 1024;
   const guest = await VsockTestGuest.start({
     memorySize: 64 << 20, driverFeatures: driverFeatures(options),
-    device: options.connectionBufferSize ? { connectionBufferSize: options.connectionBufferSize } : {},
+    device: deviceOptions(options),
   });
   const listener = await HostListener.open(`${guest.socketPath}_6`);
   try {
