@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { numberOption } from './lib/options.mjs';
+import { QEMU_PROGRAM, qemuMicrovmArguments } from './lib/qemu-microvm.mjs';
 import { formatRow, median, spread } from './lib/stats.mjs';
 import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
 
@@ -49,11 +50,9 @@ const cmdline = `quiet -- echo ${MARKER}`;
 const vmms = {
   tsvmm: () => timeBoot(process.execPath, [join(root, 'dist/cli.js'), '--boot-timer', '--kernel', out('vmlinux'),
     '--initramfs', out('initramfs.cpio.gz'), '--memory', 'size=256M', '--cmdline', cmdline]),
-  'qemu microvm': () => timeBoot('qemu-system-x86_64', [
-    '-M', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=off', '-enable-kvm', '-cpu', 'host',
-    '-m', '256M', '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
-    '-kernel', out('vmlinux'), '-initrd', out('initramfs.cpio.gz'),
-    '-append', `console=ttyS0 reboot=t panic=-1 ${cmdline}`]),
+  'qemu microvm': () => timeBoot(QEMU_PROGRAM, qemuMicrovmArguments({
+    kernel: out('vmlinux'), initramfs: out('initramfs.cpio.gz'), kernelParameters: cmdline,
+  })),
 };
 
 async function measure() {

@@ -23,6 +23,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseFlags } from './lib/options.mjs';
+import { QEMU_PROGRAM, qemuMicrovmArguments } from './lib/qemu-microvm.mjs';
 import { step } from './lib/progress.mjs';
 import { formatRow, median, spread } from './lib/stats.mjs';
 import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
@@ -88,11 +89,9 @@ const vmmCommands = {
   tsvmm: (memoryMiB, guestCommand, extra = []) => [process.execPath, [TSVMM_CLI, ...extra,
     '--kernel', KERNEL, '--initramfs', INITRAMFS, '--memory', `size=${memoryMiB}M`, '--cmdline', `quiet -- ${guestCommand}`]],
   // As scripts/bench-boot.mjs starts it. The guest's reset ends QEMU (-no-reboot, reboot=t).
-  'qemu microvm': (memoryMiB, guestCommand) => ['qemu-system-x86_64', [
-    '-M', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=off', '-enable-kvm', '-cpu', 'host',
-    '-m', `${memoryMiB}M`, '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
-    '-kernel', KERNEL, '-initrd', INITRAMFS,
-    '-append', `console=ttyS0 reboot=t panic=-1 quiet -- ${guestCommand}`]],
+  'qemu microvm': (memoryMiB, guestCommand) => [QEMU_PROGRAM, qemuMicrovmArguments({
+    kernel: KERNEL, initramfs: INITRAMFS, memoryMiB, kernelParameters: `quiet -- ${guestCommand}`,
+  })],
 };
 
 // ---- child processes: every VMM is stopped, whatever happens --------------

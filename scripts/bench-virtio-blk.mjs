@@ -30,6 +30,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { numberOption } from './lib/options.mjs';
+import { QEMU_PROGRAM, qemuMicrovmArguments } from './lib/qemu-microvm.mjs';
 import { compileTestHelpers } from './lib/test-helpers.mjs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { insideSandbox } from './lib/host-kvm.mjs';
@@ -204,12 +205,10 @@ const vmms = {
   tsvmm: (image, cmdline) => [process.execPath, [join(root, 'dist', 'cli.js'),
     '--memory', 'size=512M', '--disk', `path=${image}`, '--cmdline', cmdline]],
   // cache=writeback (QEMU's default): the host page cache, as tsvmm's buffered fs I/O.
-  'qemu microvm': (image, cmdline) => ['qemu-system-x86_64', [
-    '-M', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=off', '-enable-kvm', '-cpu', 'host',
-    '-m', '512M', '-smp', '1', '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
-    '-kernel', out('vmlinux'), '-initrd', out('initramfs.cpio.gz'),
-    '-drive', `file=${image},if=none,id=d0,format=raw,cache=writeback`, '-device', 'virtio-blk-device,drive=d0',
-    '-append', `console=ttyS0 reboot=t panic=-1 ${cmdline}`]],
+  'qemu microvm': (image, cmdline) => [QEMU_PROGRAM, qemuMicrovmArguments({
+    kernel: out('vmlinux'), initramfs: out('initramfs.cpio.gz'), memoryMiB: 512, kernelParameters: cmdline,
+    extra: ['-drive', `file=${image},if=none,id=d0,format=raw,cache=writeback`, '-device', 'virtio-blk-device,drive=d0'],
+  })],
 };
 
 /** Boots one VMM with the script; resolves with its write and read MB/s samples. */

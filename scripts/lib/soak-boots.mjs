@@ -17,6 +17,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { QEMU_PROGRAM, qemuMicrovmArguments } from './qemu-microvm.mjs';
 
 const projectDir = fileURLToPath(new URL('../../', import.meta.url));
 const images = join(projectDir, 'guest-images', 'out');
@@ -35,13 +36,9 @@ function expandParameters(text) {
 const commands = {
   tsvmm: (cpus, guest, extra) => [process.execPath, [join(projectDir, 'dist', 'cli.js'), '--cpus', String(cpus),
     '--kernel', kernels[guest], '--initramfs', initramfs, '--cmdline', `quiet ${extra} -- echo ${MARK}`]],
-  qemu: (cpus, guest, extra) => ['qemu-system-x86_64', [
-    '-M', `microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=${guest === 'full' ? 'on' : 'off'}`,
-    '-enable-kvm', '-cpu', 'host',
-    '-m', '256M', '-smp', String(cpus), '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
-    '-kernel', kernels[guest], '-initrd', initramfs,
-    '-append', `console=ttyS0 reboot=t panic=-1 quiet ${extra} -- echo ${MARK}`,
-  ]],
+  qemu: (cpus, guest, extra) => [QEMU_PROGRAM, qemuMicrovmArguments({
+    kernel: kernels[guest], initramfs, cpus, acpi: guest === 'full', kernelParameters: `quiet ${extra} -- echo ${MARK}`,
+  })],
 };
 
 /** One boot: 'ok', 'died' (ended without the mark), or 'hung' (no end within the limit). */
