@@ -11,14 +11,21 @@
 import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { numberOption } from './lib/options.mjs';
+import { parseFlags } from './lib/options.mjs';
 import { QEMU_PROGRAM, qemuMicrovmArguments } from './lib/qemu-microvm.mjs';
 import { formatRow, median, spread } from './lib/stats.mjs';
 import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = (name) => join(root, 'guest-images', 'out', name);
-const runs = numberOption('--runs', 5);
+const USAGE = `usage: npm run bench:boot [-- --runs N]
+
+Boots the default guest under tsvmm and QEMU microvm (inside the nested
+sandbox when this host's KVM cannot boot Linux) and reports the time to
+init and to exit, medians [min-max] over the runs, and their ratio.
+
+  --runs N   boots of each VMM (default 5)`;
+const { runs } = parseFlags(process.argv.slice(2), { runs: 5 }, USAGE);
 const MARKER = 'tsvmm-bench-init-reached';
 
 const BOOT_TIMER_LINE = /boot timer: first instruction at (\d+) ms, init at (\d+) ms/;
