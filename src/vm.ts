@@ -194,6 +194,7 @@ export class Vm {
       const kernelParameters = placedDevices.map((placed) => placed.kernelParameter);
       kernelParameters.push(guestStatusParameter(GUEST_STATUS_START));
 
+      bootTimer.mark('devicesReady');
       const cmdline = buildCmdline(config.cmdline, {
         defaults: defaultKernelParameters(Boolean(serialBackend), Boolean(consoleBackend)),
         required: kernelParameters,
@@ -208,6 +209,7 @@ export class Vm {
         acpi: { serial: Boolean(serialBackend), virtioSlots: placedDevices.map((placed) => placed.slot) },
       });
 
+      bootTimer.mark('bootImage');
       const supportedCpuid = kvm.supportedCpuid();
       const tscDeadline = kvm.checkExtension(KvmCap.TSC_DEADLINE_TIMER) > 0;
       const vcpuFds = Array.from({ length: config.cpus.boot }, (_, index) => {
@@ -226,6 +228,7 @@ export class Vm {
         onFirstRun: index === 0 ? (at) => bootTimer.markFirstInstruction(at) : undefined,
       }));
       vm = new Vm(boot, vcpus, cleanup, bootTimer, initStarted, vsock, { serial: serialBackend?.callerEnd, console: consoleBackend?.callerEnd });
+      bootTimer.mark('vcpusStarting');
       await vcpuSet.startAll(); // If one cannot start, those started are stopped before it throws.
       if (signal !== undefined) {
         const onAbort = () => requestStop(aborted());

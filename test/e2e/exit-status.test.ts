@@ -86,13 +86,17 @@ describe.skipIf(!imagesBuilt)('--timeout and --boot-timer', () => {
     expect(readdirSync(tmpdir()).sort()).toEqual(tmpBefore);
   });
 
-  it('--boot-timer prints the first instruction and init, in that order, before the guest\'s verdict', async () => {
+  it('--boot-timer prints the first instruction and init, in that order, and where the start-up went, before the guest\'s verdict', async () => {
     const result = await runInGuest('exit 4', ['--boot-timer']);
     expect(result.code, describeRun(result)).toBe(4);
-    const match = result.stderr.match(/^tsvmm: boot timer: first instruction at (\d+) ms, init at (\d+) ms \(since tsvmm started\)\n$/);
+    const match = result.stderr.match(new RegExp('^tsvmm: boot timer: first instruction at (\\d+) ms, init at (\\d+) ms '
+      + '\\(since tsvmm started; to the first instruction: Node and imports (\\d+) ms, VM and devices (\\d+) ms, '
+      + 'kernel and initramfs (\\d+) ms, vCPUs (\\d+) ms, vCPU threads (\\d+) ms\\)\\n$'));
     expect(match, describeRun(result)).not.toBeNull();
-    const [firstInstruction, init] = [Number(match![1]), Number(match![2])];
+    const [firstInstruction, init, ...phases] = match!.slice(1).map(Number);
     expect(firstInstruction).toBeGreaterThan(0);
-    expect(init).toBeGreaterThan(firstInstruction);
+    expect(init).toBeGreaterThan(firstInstruction!);
+    // The phases are the first instruction's time, cut up (each rounded: within a few ms).
+    expect(Math.abs(phases.reduce((sum, ms) => sum + ms, 0) - firstInstruction!)).toBeLessThanOrEqual(phases.length);
   });
 });
