@@ -47,30 +47,37 @@ export class DiskImage {
   }
 
   /**
-   * Fills all of `buffers`, in order, from `position` (looping over short
-   * reads). The buffers are views of guest memory: the data goes from the
-   * file straight into the guest, with no buffer of tsvmm's in between.
+   * Fills all of `buffers`, in order, from `position`. The buffers are views
+   * of guest memory: the data goes from the file straight into the guest,
+   * with no buffer of tsvmm's in between.
    */
   async readInto(position: number, buffers: readonly Uint8Array[]): Promise<void> {
-    let pending = buffers.filter((b) => b.byteLength > 0);
-    let at = position;
-    while (pending.length > 0) {
-      const { bytesRead } = await this.handle.readv(pending, at);
-      if (bytesRead === 0) throw new BlockDeviceError(`${this.path}: unexpected end of file at ${at} (did the image shrink?)`);
-      at += bytesRead;
-      pending = skipBytes(pending, bytesRead);
-    }
+    await this.transferAll(position, buffers, async (pending, at) => (await this.handle.readv(pending, at)).bytesRead,
+      (at) => `unexpected end of file at ${at} (did the image shrink?)`);
   }
 
-  /** Writes all of `buffers`, in order, at `position` (looping over short writes); like readInto, straight from guest memory. */
+  /** Writes all of `buffers`, in order, at `position`; like readInto, straight from guest memory. */
   async writeAt(position: number, buffers: readonly Uint8Array[]): Promise<void> {
+    await this.transferAll(position, buffers, async (pending, at) => (await this.handle.writev(pending, at)).bytesWritten,
+      (at) => `write made no progress at ${at}`);
+  }
+
+  /**
+   * One vector transfer (preadv or pwritev) after another until all of
+   * `buffers` is done: a short one goes on where it stopped. `stalled`
+   * says what a transfer of 0 bytes means.
+   */
+  private async transferAll(
+    position: number, buffers: readonly Uint8Array[],
+    transfer: (pending: Uint8Array[], at: number) => Promise<number>, stalled: (at: number) => string,
+  ): Promise<void> {
     let pending = buffers.filter((b) => b.byteLength > 0);
     let at = position;
     while (pending.length > 0) {
-      const { bytesWritten } = await this.handle.writev(pending, at);
-      if (bytesWritten === 0) throw new BlockDeviceError(`${this.path}: write made no progress at ${at}`);
-      at += bytesWritten;
-      pending = skipBytes(pending, bytesWritten);
+      const bytes = await transfer(pending, at);
+      if (bytes === 0) throw new BlockDeviceError(`${this.path}: ${stalled(at)}`);
+      at += bytes;
+      pending = skipBytes(pending, bytes);
     }
   }
 
