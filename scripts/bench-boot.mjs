@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFlags } from './lib/options.mjs';
 import { QEMU_PROGRAM, qemuMicrovmArguments } from './lib/qemu-microvm.mjs';
-import { formatRow, median, spread } from './lib/stats.mjs';
+import { formatRow, median, medianAndSpread } from './lib/stats.mjs';
 import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -77,12 +77,11 @@ async function measure() {
   const widths = [14, 22, 22];
   console.log(formatRow(['vmm', 'to init marker', 'to exit'], widths));
   const summary = {};
-  const cell = (values) => `${median(values).toFixed(0)} ${spread(values)}`;
   for (const [name, samples] of Object.entries(results)) {
     const init = samples.map((s) => s.initMs);
     const exit = samples.map((s) => s.exitMs);
     summary[name] = { init: median(init), exit: median(exit) };
-    console.log(formatRow([name, cell(init), cell(exit)], widths));
+    console.log(formatRow([name, medianAndSpread(init), medianAndSpread(exit)], widths));
   }
   const ratio = (key) => (summary.tsvmm[key] / summary['qemu microvm'][key]).toFixed(2);
   console.log(formatRow(['tsvmm / qemu', ratio('init'), ratio('exit')], widths));
@@ -90,12 +89,12 @@ async function measure() {
   if (timers.length === results.tsvmm.length) {
     const first = timers.map((t) => t.firstInstructionMs);
     const init = timers.map((t) => t.initMs);
-    console.log(`tsvmm's boot timer (from its process start): first instruction ${cell(first)}, init ${cell(init)}; ` +
+    console.log(`tsvmm's boot timer (from its process start): first instruction ${medianAndSpread(first)}, init ${medianAndSpread(init)}; ` +
       `init vs QEMU's init marker: ${(median(init) / summary['qemu microvm'].init).toFixed(2)}`);
     const names = timers[0].phases.map((phase) => phase.name);
     if (names.length > 0) {
       const phase = (name) => timers.map((t) => t.phases.find((p) => p.name === name)?.ms ?? Number.NaN);
-      console.log(`tsvmm's start-up to the first instruction: ${names.map((name) => `${name} ${cell(phase(name))}`).join(', ')}`);
+      console.log(`tsvmm's start-up to the first instruction: ${names.map((name) => `${name} ${medianAndSpread(phase(name))}`).join(', ')}`);
     }
   } else {
     console.log(`tsvmm's boot timer: missing in ${results.tsvmm.length - timers.length} of ${results.tsvmm.length} runs`);

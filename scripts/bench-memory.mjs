@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseFlags } from './lib/options.mjs';
 import { QEMU_PROGRAM, qemuMicrovmArguments } from './lib/qemu-microvm.mjs';
 import { step } from './lib/progress.mjs';
-import { formatRow, median, spread } from './lib/stats.mjs';
+import { formatRow, median, medianAndSpread } from './lib/stats.mjs';
 import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -339,7 +339,6 @@ async function densityWallTime(name) {
 
 // ---- the runs and the report ---------------------------------------------------
 
-const cell = (values, digits) => `${median(values).toFixed(digits)} ${spread(values, digits)}`;
 const ratio = (tsvmm, qemu) => (median(tsvmm) / median(qemu)).toFixed(2);
 
 function report(results) {
@@ -348,21 +347,21 @@ function report(results) {
   console.log(`resident memory, ${runs} runs, median [min-max] in MiB, ${GUEST_MIB} MiB guest idle after its command (same kernel and initramfs, 1 vCPU):`);
   console.log(formatRow(['vmm', 'RSS beyond guest RAM', 'total RSS'], widths));
   const column = (name, key) => results.idle[name].map((sample) => sample[key]);
-  for (const name of names) console.log(formatRow([name, cell(column(name, 'beyondRamMiB'), 1), cell(column(name, 'totalMiB'), 1)], widths));
+  for (const name of names) console.log(formatRow([name, medianAndSpread(column(name, 'beyondRamMiB'), 1), medianAndSpread(column(name, 'totalMiB'), 1)], widths));
   console.log(formatRow(['tsvmm / qemu', ratio(column('tsvmm', 'beyondRamMiB'), column('qemu microvm', 'beyondRamMiB')),
     ratio(column('tsvmm', 'totalMiB'), column('qemu microvm', 'totalMiB'))], widths));
 
   const streaming = results.vsock.map((sample) => sample.beyondRamMiB);
   const rates = results.vsock.map((sample) => sample.mibPerSecond);
-  console.log(`tsvmm while the guest streams to the host over vsock: ${cell(streaming, 1)} MiB beyond guest RAM ` +
-    `(the highest of ${VSOCK_SAMPLES} samples ${SAMPLE_INTERVAL_MS / 1000} s apart in each run; the guest sent ${cell(rates, 0)} MiB/s meanwhile)`);
+  console.log(`tsvmm while the guest streams to the host over vsock: ${medianAndSpread(streaming, 1)} MiB beyond guest RAM ` +
+    `(the highest of ${VSOCK_SAMPLES} samples ${SAMPLE_INTERVAL_MS / 1000} s apart in each run; the guest sent ${medianAndSpread(rates, 0)} MiB/s meanwhile)`);
 
   const idle = median(column('tsvmm', 'beyondRamMiB'));
   const verdict = (mib) => `${mib <= TARGET_MIB ? 'met' : 'NOT met'} (${mib.toFixed(1)} MiB)`;
   console.log(`target: tsvmm's RSS beyond guest RAM <= ${TARGET_MIB} MiB: idle ${verdict(idle)}, streaming over vsock ${verdict(median(streaming))}`);
 
   console.log(`density: ${DENSITY_VMS} VMs of ${DENSITY_MIB} MiB started at once, ${runs} runs, median [min-max] in s from the first spawn to the last exit:`);
-  for (const name of names) console.log(formatRow([name, cell(results.density[name], 1)], widths));
+  for (const name of names) console.log(formatRow([name, medianAndSpread(results.density[name], 1)], widths));
   console.log(formatRow(['tsvmm / qemu', ratio(results.density.tsvmm, results.density['qemu microvm'])], widths));
 }
 

@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { numberOption } from './lib/options.mjs';
 import { insideSandbox } from './lib/host-kvm.mjs';
 import { step } from './lib/progress.mjs';
-import { formatRow, median, spread } from './lib/stats.mjs';
+import { formatRow, median, medianAndSpread } from './lib/stats.mjs';
 import { compileTestHelpers } from './lib/test-helpers.mjs';
 import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
 
@@ -239,7 +239,7 @@ function printCpuPerGiB(cpuPerGiB) {
   console.log(formatRow(['', 's/GiB', `/ raw one process (${raw.toFixed(2)} s)`], widths));
   for (const [label, key] of [['host -> guest', 'hostToGuest'], ['guest -> host', 'guestToHost']]) {
     const value = median(cpuPerGiB[key]);
-    console.log(formatRow([label, `${value.toFixed(2)} ${spread(cpuPerGiB[key], 2)}`, (value / raw).toFixed(2)], widths));
+    console.log(formatRow([label, medianAndSpread(cpuPerGiB[key], 2), (value / raw).toFixed(2)], widths));
   }
   const worst = Math.max(median(cpuPerGiB.hostToGuest), median(cpuPerGiB.guestToHost)) / raw;
   console.log(`target: at most 1.5x the raw pair's CPU per GiB: ${worst <= 1.5 ? 'met' : 'NOT met'} (worst direction ${worst.toFixed(2)})`);

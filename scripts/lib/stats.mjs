@@ -15,3 +15,8 @@ export function formatRow(columns, widths) {
 export function spread(values, digits = 0) {
   return `[${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)}]`;
 }
+
+/** `412 [380-455]`: the median and the spread that goes with it, to `digits` decimals. */
+export function medianAndSpread(values, digits = 0) {
+  return `${median(values).toFixed(digits)} ${spread(values, digits)}`;
+}
