@@ -36,7 +36,6 @@ import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CHUNK = 64 * 1024;
 const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 /** Bytes of the unmeasured first pass that warms up the JIT. */
 const WARM_UP_BYTES = 64 * MiB;
 
@@ -91,7 +90,7 @@ function countUntil(socket, total, startNs) {
   });
 }
 
-/** One process: a Node client writes to a Node server through a Unix socket (the same event loop, like tsvmm). Also its CPU seconds per GiB (writer and reader). */
+/** One process: a Node client writes to a Node server through a Unix socket (the same event loop, like tsvmm). Also the CPU it used (writer and reader). */
 async function rawInProcess(dir, totalBytes) {
   let accepted;
   const serverSide = new Promise((done) => { accepted = done; });
@@ -106,7 +105,7 @@ async function rawInProcess(dir, totalBytes) {
   const ns = await received;
   const cpu = process.cpuUsage(cpuBefore);
   server.close();
-  return { gbps: gbps(totalBytes, ns), cpuSecondsPerGiB: (cpu.user + cpu.system) / 1e6 / (totalBytes / GiB) };
+  return { gbps: gbps(totalBytes, ns), cpu };
 }
 
 /** Two processes: a child Node writes, this process reads. */
@@ -379,46 +378,45 @@ async function hostPart() {
   await withTempDir(async (dir) => {
     const simulated = await loadSimulatedGuest(dir);
     const totalBytes = hostMiB * MiB;
-    const samples = { inProcess: [], twoProcesses: [], hostToGuest: [], guestToHost: [] };
-    const cpuPerGiB = { inProcess: [], hostToGuest: [], guestToHost: [] };
     step(`(a) raw Unix sockets and (b) the device path (dist/) with the simulated guest driver, no KVM: ${runs} runs`);
-    const costs = { hostToGuest: [], guestToHost: [] };
     // One short unmeasured pass of each first: the first run in a process
     // pays for compiling the code paths (measured: 1.0 GB/s, then 1.7, 2.5).
     const warmUpBytes = Math.min(totalBytes, WARM_UP_BYTES);
     await rawInProcess(dir, warmUpBytes);
     await simulated.measureHostToGuest({ totalBytes: warmUpBytes });
     await simulated.measureGuestToHost({ totalBytes: warmUpBytes, chunkSize: CHUNK });
+    // Each run's whole result: throughput, CPU, interrupts and notifications.
+    const runsOf = { inProcess: [], twoProcesses: [], hostToGuest: [], guestToHost: [] };
     for (let r = 0; r < runs; r++) {
       const inProcess = await rawInProcess(dir, totalBytes);
-      samples.inProcess.push(inProcess.gbps);
-      cpuPerGiB.inProcess.push(inProcess.cpuSecondsPerGiB);
-      samples.twoProcesses.push(await rawTwoProcesses(dir, totalBytes));
-      const hostToGuest = await simulated.measureHostToGuest({ totalBytes });
-      const guestToHost = await simulated.measureGuestToHost({ totalBytes, chunkSize: CHUNK });
-      samples.hostToGuest.push(hostToGuest.gbps);
-      samples.guestToHost.push(guestToHost.gbps);
-      costs.hostToGuest.push(hostToGuest);
-      costs.guestToHost.push(guestToHost);
-      cpuPerGiB.hostToGuest.push(hostToGuest.cpuSecondsPerGiB);
-      cpuPerGiB.guestToHost.push(guestToHost.cpuSecondsPerGiB);
+      runsOf.inProcess.push({ gbps: inProcess.gbps, cpuSecondsPerGiB: simulated.cpuSecondsPerGiB(inProcess.cpu, totalBytes) });
+      runsOf.twoProcesses.push({ gbps: await rawTwoProcesses(dir, totalBytes) });
+      runsOf.hostToGuest.push(await simulated.measureHostToGuest({ totalBytes }));
+      runsOf.guestToHost.push(await simulated.measureGuestToHost({ totalBytes, chunkSize: CHUNK }));
     }
     // What EVENT_IDX saves: the same transfers once with a driver that declines it.
     const withoutEventIdx = {
       hostToGuest: await simulated.measureHostToGuest({ totalBytes, eventIdx: false }),
       guestToHost: await simulated.measureGuestToHost({ totalBytes, chunkSize: CHUNK, eventIdx: false }),
     };
-    const raw = { inProcess: median(samples.inProcess), twoProcesses: median(samples.twoProcesses), rtt: await rawRoundTrips(dir, 10_000) };
+    const samples = (key, field) => runsOf[key].map((run) => run[field]);
+    const raw = {
+      inProcess: median(samples('inProcess', 'gbps')), twoProcesses: median(samples('twoProcesses', 'gbps')),
+      rtt: await rawRoundTrips(dir, 10_000),
+    };
     printRaw(raw, totalBytes);
     const device = {
-      hostToGuest: median(samples.hostToGuest), guestToHost: median(samples.guestToHost),
+      hostToGuest: median(samples('hostToGuest', 'gbps')), guestToHost: median(samples('guestToHost', 'gbps')),
       rtt: await simulated.measureRoundTrips({ rounds: 10_000, messageSize: 64 }),
     };
     // The simulated guest lives in tsvmm's process, like the raw one-process pair.
     printDevicePath(`virtio-vsock device, simulated guest (64 KiB host writes / guest packets), ${hostMiB} MiB per run, median of ${runs}:`,
       device, raw, { key: 'inProcess', label: 'one process' });
-    printQueueCosts(costs, withoutEventIdx);
-    printCpuPerGiB(cpuPerGiB);
+    printQueueCosts(runsOf, withoutEventIdx);
+    printCpuPerGiB({
+      inProcess: samples('inProcess', 'cpuSecondsPerGiB'),
+      hostToGuest: samples('hostToGuest', 'cpuSecondsPerGiB'), guestToHost: samples('guestToHost', 'cpuSecondsPerGiB'),
+    });
     const worst = Math.min(device.hostToGuest, device.guestToHost) / raw.inProcess;
     console.log(`target: the device path reaches at least half the raw throughput: ${worst >= 0.5 ? 'met' : 'NOT met'} (worst direction ${worst.toFixed(2)})`);
   });

@@ -51,6 +51,11 @@ function deviceOptions(options: ThroughputOptions): Partial<VsockDeviceOptions> 
 
 const GiB = 1024 ** 3;
 
+/** CPU seconds (user and system, all threads) per GiB moved. */
+export function cpuSecondsPerGiB(cpu: NodeJS.CpuUsage, bytes: number): number {
+  return (cpu.user + cpu.system) / 1e6 / (bytes / GiB);
+}
+
 interface CostCounters {
   interrupts: number;
   notifications: number;
@@ -65,11 +70,10 @@ function costCounters(guest: VsockTestGuest): CostCounters {
 
 function result(guest: VsockTestGuest, before: CostCounters, total: number, ns: number, packets: number): ThroughputResult {
   const after = costCounters(guest);
-  const cpu = process.cpuUsage(before.cpu);
   return {
     gbps: total / ns, packets,
     interrupts: after.interrupts - before.interrupts, notifications: after.notifications - before.notifications,
-    cpuSecondsPerGiB: (cpu.user + cpu.system) / 1e6 / (total / GiB),
+    cpuSecondsPerGiB: cpuSecondsPerGiB(process.cpuUsage(before.cpu), total),
   };
 }
 
