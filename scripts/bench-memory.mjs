@@ -132,18 +132,26 @@ function failure(vmm, why) {
   return new Error(`${vmm.label}: ${why}; its output ended with:\n${vmm.output.slice(-OUTPUT_SHOWN) || '(nothing)'}`);
 }
 
-/** Resolves with `promise`, or fails when the VMM ends first or VM_TIMEOUT_MS passes. */
-async function whileRunning(vmm, promise, what) {
+/** Resolves with the first of `promises`, or fails with `failure(vmm, why)` after VM_TIMEOUT_MS (`onTimeout` runs first). */
+async function raceTimeout(vmm, promises, why, onTimeout = () => {}) {
   let timer;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(failure(vmm, `no ${what} within ${VM_TIMEOUT_MS / 1000} s`)), VM_TIMEOUT_MS);
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(failure(vmm, why));
+    }, VM_TIMEOUT_MS);
   });
-  const ended = vmm.closed.then((end) => { throw failure(vmm, `${describeEnd(end)} before ${what}`); });
   try {
-    return await Promise.race([promise, ended, timeout]);
+    return await Promise.race([...promises, timeout]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Resolves with `promise`, or fails when the VMM ends first or VM_TIMEOUT_MS passes. */
+function whileRunning(vmm, promise, what) {
+  const ended = vmm.closed.then((end) => { throw failure(vmm, `${describeEnd(end)} before ${what}`); });
+  return raceTimeout(vmm, [promise, ended], `no ${what} within ${VM_TIMEOUT_MS / 1000} s`);
 }
 
 /** Resolves when the VMM's output (stdout and stderr) matches `pattern`. */
@@ -162,19 +170,8 @@ function outputMatches(vmm, pattern) {
 }
 
 /** Resolves with how the VMM ended; kills it and fails after VM_TIMEOUT_MS. */
-async function ends(vmm) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => {
-      vmm.child.kill('SIGKILL');
-      reject(failure(vmm, `still running after ${VM_TIMEOUT_MS / 1000} s`));
-    }, VM_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([vmm.closed, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+function ends(vmm) {
+  return raceTimeout(vmm, [vmm.closed], `still running after ${VM_TIMEOUT_MS / 1000} s`, () => vmm.child.kill('SIGKILL'));
 }
 
 /** SIGTERM (both VMMs stop cleanly on it), SIGKILL after KILL_GRACE_MS; resolves once it is gone. */
