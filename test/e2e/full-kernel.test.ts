@@ -37,9 +37,10 @@ describe.skipIf(!imagesBuilt || !fullKernelBuilt)('the full kernel (ACPI, no MP 
     }
   }
 
-  it('finds the disk and vsock through the DSDT, then `poweroff -f` ends tsvmm with 0', async () => {
+  it('finds the disk, vsock and clock through the DSDT, then `poweroff -f` ends tsvmm with 0', async () => {
     const script = `echo disk=$(cat /sys/block/vda/serial)
 echo vsock=$(ls /dev/vsock)
+echo rtc=$(cut -d' ' -f1 /sys/class/rtc/rtc0/name) $(cat /sys/class/rtc/rtc0/date)
 dmesg | grep -q 'ACPI: RSDP 0x00000000000E0000' && echo rsdp=found
 poweroff -f; sleep 60`;
     const result = await boot('', guestScriptCommand(script), [
@@ -48,6 +49,10 @@ poweroff -f; sleep 60`;
     expect(result.stdout).toMatch(/^disk=full-disk\r?$/m);
     expect(result.stdout).toMatch(/^vsock=\/dev\/vsock\r?$/m);
     expect(result.stdout).toMatch(/^rsdp=found\r?$/m);
+    // rtc_cmos bound to the DSDT's clock (without it, its probe failed: -22) and reads the host's date.
+    const [, driver, date] = /^rtc=(\S*) (\S*)\r?$/m.exec(result.stdout) ?? [];
+    expect(driver, describeRun(result)).toBe('rtc_cmos');
+    expect(Math.abs(Date.parse(`${date}T00:00:00Z`) - Date.now())).toBeLessThan(2 * 24 * 3600 * 1000);
   });
 
   it('reports its exit status through the guest status device like the default kernel', async () => {

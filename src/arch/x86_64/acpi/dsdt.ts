@@ -3,6 +3,12 @@
 //
 //   DefinitionBlock ("", "DSDT", 2, "TSVMM ", "TSVMDSDT", 1) {
 //     Scope (\_SB) {
+//       Device (RTC) {                       // the CMOS clock, always there
+//         Name (_HID, EisaId ("PNP0B00"))    // AT-compatible real-time clock
+//         Name (_CRS, ResourceTemplate () {
+//           IO (Decode16, 0x70, 0x70, 1, 2)
+//         })
+//       }
 //       Device (COM1) {                      // only when the serial port is on
 //         Name (_HID, EisaId ("PNP0501"))    // 16550A-compatible UART
 //         Name (_UID, 0)
@@ -29,7 +35,12 @@
 // (CONFIG_PNP, 8250_pnp) takes the port from this entry and maps GSI 4
 // properly. Likewise the virtio-mmio devices: `virtio_mmio.device=...:5`
 // on the command line names IRQ 5, which such a kernel does not have, so
-// with ACPI the devices must come from here.
+// with ACPI the devices must come from here. And the clock: without a PNP
+// entry, the kernel registers its own rtc_cmos device with ISA IRQ 8, which
+// does not exist in hardware-reduced mode, and the driver's probe fails
+// (-EINVAL). Found through PNP with no interrupt listed, the driver takes
+// it without an IRQ (drivers/rtc/rtc-cmos.c, cmos_pnp_probe), which is
+// the truth: tsvmm's clock raises none (devices/legacy/cmos-rtc.ts).
 //
 // Interrupts are edge-triggered and active high: tsvmm raises each one by
 // signalling a KVM_IRQFD (src/vm/irq-line.ts) without a resample fd, which
@@ -40,7 +51,7 @@
 // would lose interrupts: a pulse that arrives while the previous one awaits
 // its EOI (Remote IRR set) has already ended by the EOI, so the IOAPIC never
 // delivers it.
-import { COM1 } from '../../../devices/legacy/pc-ports.js';
+import { CMOS_PORTS, COM1 } from '../../../devices/legacy/pc-ports.js';
 import { SLEEP_TYPE_SOFT_OFF } from '../../../devices/legacy/acpi-power.js';
 import type { VirtioMmioSlot } from '../layout.js';
 import {
@@ -55,10 +66,12 @@ export const DSDT_REVISION = 2;
 export const VIRTIO_MMIO_ACPI_HID = 'LNRO0005';
 /** PNP id of a 16550A-compatible serial port. */
 export const SERIAL_PNP_ID = 'PNP0501';
+/** PNP id of an AT-compatible CMOS real-time clock (what Linux's rtc_cmos matches). */
+export const RTC_PNP_ID = 'PNP0B00';
 
 const EDGE_ACTIVE_HIGH_EXCLUSIVE = { edge: true, activeLow: false, shared: false } as const;
 
-/** What the DSDT describes besides the CPUs (those are in the MADT). */
+/** What the DSDT describes besides the CPUs (those are in the MADT) and the clock (always there). */
 export interface DsdtDevices {
   readonly virtioSlots: readonly VirtioMmioSlot[];
   /** The 8250 UART at COM1 is on. */
@@ -67,6 +80,7 @@ export interface DsdtDevices {
 
 export function buildDsdt(devices: DsdtDevices): Uint8Array {
   const systemBus = [
+    rtcDevice(),
     ...(devices.serial ? [serialDevice()] : []),
     ...devices.virtioSlots.map((slot, index) => virtioMmioDevice(slot, index)),
   ];
@@ -102,5 +116,12 @@ function serialDevice(): Uint8Array {
       ioPorts(COM1.base, COM1.size),
       extendedInterrupt(COM1.irq, EDGE_ACTIVE_HIGH_EXCLUSIVE),
     ])),
+  ]);
+}
+
+function rtcDevice(): Uint8Array {
+  return amlDevice('RTC_', [
+    amlName('_HID', amlEisaId(RTC_PNP_ID)),
+    amlName('_CRS', resourceTemplate([ioPorts(CMOS_PORTS.base, CMOS_PORTS.size)])),
   ]);
 }

@@ -131,25 +131,27 @@ describe('MADT (section 5.2.12)', () => {
 
 describe('DSDT (section 5.2.11.1)', () => {
   // What iasl 20200925 compiles the ASL in src/arch/x86_64/acpi/dsdt.ts's
-  // header comment to (COM1, then V000 and V001 at 0xD0000000 / 0xD0001000,
-  // IRQs 5 and 6, then \_S5), after the 36-byte table header.
+  // header comment to (RTC, COM1, then V000 and V001 at 0xD0000000 /
+  // 0xD0001000, IRQs 5 and 6, then \_S5), after the 36-byte table header.
   const IASL_BODY =
-    '10410b5f53425f5b8231434f4d31085f4849440c41d00501085f55494400085f43525311160a134701f803f8030108890600030104' +
-    '00000079005b823a56303030085f4849440d4c4e524f3030303500085f55494400085f435253111a0a17860900010000' +
-    '00d00010000089060003010500000079005b823a56303031085f4849440d4c4e524f3030303500085f55494401085f43' +
-    '5253111a0a1786090001001000d0001000008906000301060000007900085f53355f1205020a0500';
+    '10450d5f53425f5b82225254435f085f4849440c41d00b00085f435253110d0a0a470170007000010279005b8231434f4d31' +
+    '085f4849440c41d00501085f55494400085f43525311160a134701f803f803010889060003010400000079005b823a563030' +
+    '30085f4849440d4c4e524f3030303500085f55494400085f435253111a0a1786090001000000d00010000089060003010500' +
+    '000079005b823a56303031085f4849440d4c4e524f3030303500085f55494401085f435253111a0a1786090001001000d000' +
+    '1000008906000301060000007900085f53355f1205020a0500';
 
-  it('matches iasl byte for byte for the serial port and two virtio-mmio devices', () => {
+  it('matches iasl byte for byte for the clock, the serial port and two virtio-mmio devices', () => {
     const dsdt = buildDsdt({ serial: true, virtioSlots: [virtioMmioSlot(0), virtioMmioSlot(1)] });
     expectValidTable(dsdt, 'DSDT', 2);
     expect(hex(dsdt.subarray(36))).toBe(IASL_BODY);
   });
 
-  it('leaves out the serial port when it is off, and keeps \\_S5 with no devices', () => {
+  it('leaves out the serial port when it is off, and keeps the clock and \\_S5 with no devices', () => {
     const dsdt = buildDsdt({ serial: false, virtioSlots: [] });
     expectValidTable(dsdt, 'DSDT', 2);
-    // Scope (\_SB) {} then Name (_S5, Package () { 5, 0 })
-    expect(hex(dsdt.subarray(36))).toBe('10055f53425f' + '085f53355f1205020a0500');
+    // Scope (\_SB) { Device (RTC) {...} } then Name (_S5, Package () { 5, 0 })
+    const clock = '5b82225254435f085f4849440c41d00b00085f435253110d0a0a47017000700001027900';
+    expect(hex(dsdt.subarray(36))).toBe('10295f53425f' + clock + '085f53355f1205020a0500');
   });
 
   it('names up to all 19 slots V000..V018 with _UID 0..18', () => {
@@ -226,6 +228,7 @@ describe('writeAcpiTables', () => {
       const dsl = (name: string) => readFileSync(join(dir, `${name}.dsl`), 'utf8');
       expect(dsl('dsdt')).toMatch(/Device \(V001\)[\s\S]*"LNRO0005"[\s\S]*0xD0001000[\s\S]*0x00000006/);
       expect(dsl('dsdt')).toMatch(/Name \(_S5, Package \(0x02\)/);
+      expect(dsl('dsdt')).toMatch(/Device \(RTC\)[\s\S]*EisaId \("PNP0B00"\)[\s\S]*0x0070,/);
       expect(dsl('facp')).toMatch(/Hardware Reduced \(V5\) : 1/);
       expect(dsl('facp')).toMatch(/Sleep Control Register[\s\S]*Address : 0000000000000600/);
       expect(dsl('apic')).toMatch(/Local Apic ID : 01/);
