@@ -1,9 +1,10 @@
 // A virtual machine, from configuration to exit status. This file is the
 // table of contents of tsvmm: it opens KVM, gives the guest RAM, puts the
 // devices on their buses, loads the kernel the way the Linux boot protocol
-// wants, starts one worker thread per vCPU and waits until the guest resets,
-// powers off or dies, or tsvmm is asked to stop. Each step lives in its own
-// module; read them in the order they are called here.
+// wants, runs each vCPU in a worker thread (started first, so that it loads
+// while the rest is built) and waits until the guest resets, powers off or
+// dies, or tsvmm is asked to stop. Each step lives in its own module; read
+// them in the order they are called here.
 import { readFileSync } from 'node:fs';
 import {
   DEFAULT_KERNEL_PARAMS, GUEST_STATUS_SIZE, GUEST_STATUS_START, KVM_IDENTITY_MAP_ADDRESS,
@@ -26,6 +27,7 @@ import { KvmCap } from './kvm/ioctls.js';
 import { Kvm } from './kvm/kvm.js';
 import type { VmFd } from './kvm/vm-fd.js';
 import { allocateGuestRam, registerGuestRam } from './memory/ram.js';
+import { PrestartedVcpuWorkers } from './vcpu/prestarted-workers.js';
 import { VcpuSet } from './vcpu/vcpu-set.js';
 import type { VcpuThread } from './vcpu/vcpu-thread.js';
 import { BootTimer, formatBootTimes, type BootTimes } from './vm/boot-timer.js';
@@ -137,6 +139,10 @@ export class Vm {
       if (config.trace !== undefined) startTrace(config.trace, cleanup);
       const kvm = Kvm.open();
       cleanup.push('/dev/kvm', () => kvm.close());
+      // The vCPU threads start now and load their modules (tens of ms of CPU)
+      // while this thread builds the VM; each is given its vCPU in startAll().
+      const vcpuWorkers = new PrestartedVcpuWorkers(config.cpus.boot);
+      cleanup.push('the vCPU workers not given a vCPU', () => vcpuWorkers.terminateUnused());
       // RAM before the VM, so that it is freed after the VM is closed.
       const ram = allocateGuestRam(config.memory.sizeBytes, ramRegions(config.memory.sizeBytes));
       cleanup.push('guest RAM', () => ram.free());
@@ -229,7 +235,7 @@ export class Vm {
       }));
       vm = new Vm(boot, vcpus, cleanup, bootTimer, initStarted, vsock, { serial: serialBackend?.callerEnd, console: consoleBackend?.callerEnd });
       bootTimer.mark('vcpusStarting');
-      await vcpuSet.startAll(); // If one cannot start, those started are stopped before it throws.
+      await vcpuSet.startAll(vcpuWorkers); // If one cannot start, those started are stopped before it throws.
       if (signal !== undefined) {
         const onAbort = () => requestStop(aborted());
         signal.addEventListener('abort', onAbort, { once: true });

@@ -1,6 +1,7 @@
 // The vCPUs of one VM as the devices see them: one write ring for all of
 // them, and one main-thread loop that applies their writes and answers their
-// reads. It also starts them all (or none) and stops them.
+// reads. It also starts them all (or none), in the workers started for them
+// ahead of time if there are, and stops them.
 //
 // THE ORDERING RULE. Guest code assumes what a PC gives it: a port or MMIO
 // write is complete, the device has seen it, once the instruction retired.
@@ -35,6 +36,7 @@
 
 import type { Bus } from '../bus/bus.js';
 import { DEFAULT_RING_ENTRIES, SharedChannel, SharedCtl, Space, SpaceId } from './channel.js';
+import type { PrestartedVcpuWorkers } from './prestarted-workers.js';
 import { PendingRead, answerRead, pendingRead } from './read-mailbox.js';
 import { VcpuThread, VcpuThreadOptions } from './vcpu-thread.js';
 import { appliedThrough, claimedWritesMark, drainWrites } from './write-ring.js';
@@ -84,14 +86,15 @@ export class VcpuSet {
   }
 
   /**
-   * Starts every vCPU. If one cannot start, the ones already started are
+   * Starts every vCPU, each in the worker `prestarted` holds for it, if any
+   * (else in a new one). If one cannot start, the ones already started are
    * stopped (their threads have ended) before the error is rethrown.
    */
-  async startAll(): Promise<void> {
+  async startAll(prestarted?: PrestartedVcpuWorkers): Promise<void> {
     const started: VcpuThread[] = [];
     try {
       for (const thread of this.members.values()) {
-        thread.start();
+        thread.start(prestarted?.take(thread.vcpuId));
         started.push(thread);
       }
     } catch (error) {

@@ -1,5 +1,6 @@
-// The main-thread side of one vCPU: starts its worker (vcpu-worker.ts),
-// reports how it ended and when it first ran, and stops it from any state.
+// The main-thread side of one vCPU: hands its worker (vcpu-worker.ts) the
+// vCPU, reports how it ended and when it first ran, and stops it from any
+// state.
 // Its port and MMIO accesses are served by the VcpuSet it belongs to
 // (vcpu-set.ts), which serves every vCPU of the VM in one order.
 //
@@ -8,14 +9,15 @@
 // (channel.ts).
 
 import { trace } from '../trace.js';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { VcpuFd } from '../kvm/vcpu-fd.js';
 import { Ctl, VcpuChannel } from './channel.js';
 import { installKickHandler, kickThread } from './kick.js';
+import { startVcpuWorker } from './prestarted-workers.js';
 import { pendingRead } from './read-mailbox.js';
 import { VcpuExit, errorExit } from './vcpu-exit.js';
 import type { VcpuSet } from './vcpu-set.js';
-import type { VcpuWorkerData, VcpuWorkerMessage } from './vcpu-worker.js';
+import type { VcpuStartMessage, VcpuWorkerMessage } from './vcpu-worker.js';
 
 /** A port whose reads the worker answers itself from a shared byte (no round trip). */
 export interface SharedPortValue {
@@ -43,7 +45,8 @@ export interface VcpuThreadOptions {
   sharedPortValues?: readonly SharedPortValue[];
   /**
    * Tests only: run `module` instead of vcpu-worker, a fake vCPU that speaks
-   * the same protocol without KVM; it finds `data` in workerData.fakeData.
+   * the same protocol without KVM; it finds `data` in its start message's
+   * fakeData. A fake worker is never pre-started.
    */
   fakeWorker?: { module: URL; data: unknown };
 }
@@ -94,13 +97,33 @@ export class VcpuThread {
     return this.finishedPromise;
   }
 
-  /** Starts the worker. Throws if it cannot; VcpuSet.startAll() then stops the ones already started. */
-  start(): void {
-    if (this.worker) throw new Error(`vCPU ${this.vcpuId} was already started`);
-    installKickHandler();
+  /**
+   * Starts the vCPU in `prestarted`, the worker PrestartedVcpuWorkers started
+   * for it (from now on this thread's), else in a worker of its own, and
+   * sends the worker its start message. Throws if it cannot (the worker is
+   * then ended); VcpuSet.startAll() then stops the ones already started.
+   */
+  start(prestarted?: Worker): void {
+    let worker = prestarted;
+    try {
+      if (this.worker) throw new Error(`vCPU ${this.vcpuId} was already started`);
+      if (prestarted && this.options.fakeWorker) throw new Error(`vCPU ${this.vcpuId} runs a fake worker, which is never pre-started`);
+      installKickHandler();
+      this.options.vcpu.run.immediateExit = false;
+      const message = this.startMessage();
+      worker ??= startVcpuWorker(this.vcpuId, this.options.fakeWorker?.module);
+      worker.postMessage(message);
+    } catch (error) {
+      void worker?.terminate();
+      throw error;
+    }
+    this.watch(worker);
+    this.set.serve();
+  }
+
+  private startMessage(): VcpuStartMessage {
     const { vcpu, sharedBytes, sharedPortValues, fakeWorker } = this.options;
-    vcpu.run.immediateExit = false;
-    const workerData: VcpuWorkerData = {
+    return {
       vcpuId: vcpu.id,
       vcpuFd: vcpu.fd,
       mmapSize: vcpu.mmapSize,
@@ -114,11 +137,10 @@ export class VcpuThread {
       // `--trace exits`: the thread writes its own lines to the trace's file descriptor.
       trace: trace.exits && trace.sinkFd !== undefined ? { fd: trace.sinkFd, startTime: trace.startTime } : undefined,
     };
-    // By its compiled name, as every import is; tests run the sources, where
-    // test/support/typescript-hooks.mjs finds vcpu-worker.ts for it.
-    const worker = new Worker(fakeWorker?.module ?? new URL('./vcpu-worker.js', import.meta.url), {
-      workerData, name: `vcpu${vcpu.id}`,
-    });
+  }
+
+  /** Listens to the worker, now running this vCPU, until it ends. */
+  private watch(worker: Worker): void {
     this.worker = worker;
     this.workerGone = false;
     this.finishedPromise = new Promise((resolve) => {
@@ -135,7 +157,6 @@ export class VcpuThread {
         resolve(this.exitReport);
       });
     });
-    this.set.serve();
   }
 
   /**

@@ -7,11 +7,14 @@
 //   signal / stop    -> KVM_RUN returns EINTR; leave when stop was requested
 //   anything else    -> report it (halt, triple fault, ...) and leave
 //
-// The vCPU fd was opened by the main thread (fds are process-wide); this
-// thread maps its own view of kvm_run and unmaps it when it leaves. It owns
-// nothing else: the main thread closes the fd.
+// The thread is started before its vCPU exists (prestarted-workers.ts): it
+// loads its modules while the main thread builds the VM, then waits for one
+// message, VcpuStartMessage, that gives it its vCPU. The vCPU fd was opened
+// by the main thread (fds are process-wide); this thread maps its own view
+// of kvm_run and unmaps it when it leaves. It owns nothing else: the main
+// thread closes the fd.
 
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort } from 'node:worker_threads';
 import { ExitReason, KVM_EXIT_IO_OUT } from '../kvm/exit-reasons.js';
 import { writeTraceLine } from '../trace.js';
 import { KVM } from '../kvm/ioctls.js';
@@ -27,8 +30,8 @@ import { RecentExits, describeExitAccess } from './recent-exits.js';
 import { CpuSnapshot, VcpuExit, describeExit, errorExit } from './vcpu-exit.js';
 import { postWrite } from './write-ring.js';
 
-/** What the main thread hands the worker (structured-cloned; SharedArrayBuffers are shared). */
-export interface VcpuWorkerData {
+/** The message that gives a waiting worker its vCPU (structured-cloned; SharedArrayBuffers are shared). */
+export interface VcpuStartMessage {
   vcpuId: number;
   vcpuFd: number;
   mmapSize: number;
@@ -62,7 +65,7 @@ export interface VcpuLink {
   channel: VcpuChannel;
 }
 
-function runVcpu(data: VcpuWorkerData, onFirstRun: (at: bigint) => void): VcpuExit | undefined {
+function runVcpu(data: VcpuStartMessage, onFirstRun: (at: bigint) => void): VcpuExit | undefined {
   const channel = new VcpuChannel(data.channel);
   const link: VcpuLink = { vcpuId: data.vcpuId, shared: new SharedChannel(data.shared), channel };
   const shared = data.sharedBytes ? new Uint8Array(data.sharedBytes) : undefined;
@@ -188,14 +191,16 @@ function readSnapshot(fd: number, { rsp, rflags }: KvmRegs): CpuSnapshot | undef
 }
 
 // This module is a worker's entry point; imported anywhere else it does nothing.
+// Once the vCPU has run, the port has no listener left and the thread ends.
 if (!isMainThread && parentPort) {
-  const input = workerData as VcpuWorkerData;
   const port = parentPort;
-  let exit: VcpuExit | undefined;
-  try {
-    exit = runVcpu(input, (at) => port.postMessage({ type: 'first-run', at } satisfies VcpuWorkerMessage));
-  } catch (error) {
-    exit = errorExit(input.vcpuId, `vCPU ${input.vcpuId} thread failed: ${(error as Error).message}`);
-  }
-  if (exit) port.postMessage({ type: 'exit', exit } satisfies VcpuWorkerMessage);
+  port.once('message', (input: VcpuStartMessage) => {
+    let exit: VcpuExit | undefined;
+    try {
+      exit = runVcpu(input, (at) => port.postMessage({ type: 'first-run', at } satisfies VcpuWorkerMessage));
+    } catch (error) {
+      exit = errorExit(input.vcpuId, `vCPU ${input.vcpuId} thread failed: ${(error as Error).message}`);
+    }
+    if (exit) port.postMessage({ type: 'exit', exit } satisfies VcpuWorkerMessage);
+  });
 }

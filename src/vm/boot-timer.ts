@@ -14,7 +14,11 @@ export interface BootTimes {
   readonly devicesReady?: number;
   /** The kernel, initramfs, command line and boot tables are in guest RAM. */
   readonly bootImage?: number;
-  /** The vCPUs are set up (CPUID, registers) and their threads are being started. */
+  /**
+   * The vCPUs are set up (CPUID, registers) and are being given to their
+   * threads, which Vm.start() started first and have been loading since: what
+   * follows, to the first instruction, is what is left of their start-up.
+   */
   readonly vcpusStarting?: number;
   /** When vCPU 0 first entered the guest. */
   readonly firstInstruction?: number;

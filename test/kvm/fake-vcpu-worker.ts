@@ -4,11 +4,11 @@
 // a SharedArrayBuffer standing in for guest RAM. So the main-thread side
 // (VcpuSet, VcpuThread) runs with real threads and real races anywhere.
 
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort } from 'node:worker_threads';
 import { libc } from '../../src/sys/libc.js';
 import { Ctl, SharedChannel, Space, SpaceId, VcpuChannel } from '../../src/vcpu/channel.js';
 import { requestRead } from '../../src/vcpu/read-mailbox.js';
-import type { VcpuWorkerData } from '../../src/vcpu/vcpu-worker.js';
+import type { VcpuStartMessage } from '../../src/vcpu/vcpu-worker.js';
 import { postWrite } from '../../src/vcpu/write-ring.js';
 
 /** Indexes of the Int32 words of the fake guest RAM the programs use. */
@@ -30,7 +30,7 @@ export interface FakeVcpuData {
   ram: SharedArrayBuffer;
 }
 
-function run(data: VcpuWorkerData & { fakeData: FakeVcpuData }): void {
+function run(data: VcpuStartMessage & { fakeData: FakeVcpuData }): void {
   const channel = new VcpuChannel(data.channel);
   const shared = new SharedChannel(data.shared);
   const ram = new Int32Array(data.fakeData.ram);
@@ -90,4 +90,5 @@ function run(data: VcpuWorkerData & { fakeData: FakeVcpuData }): void {
   }
 }
 
-if (!isMainThread && parentPort) run(workerData as VcpuWorkerData & { fakeData: FakeVcpuData });
+// Like vcpu-worker.ts, it waits for the start message that gives it its vCPU.
+if (!isMainThread && parentPort) parentPort.once('message', run);
