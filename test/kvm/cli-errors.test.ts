@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { images, imagesBuilt } from '../helpers/guest-images.js';
 import { runProcess, type ProcessResult } from '../helpers/run-process.js';
+import { tinyElfKernel } from '../helpers/tiny-elf-kernel.js';
 import { cliPath } from '../helpers/tsvmm.js';
 
 const EXIT_USAGE = 2;
@@ -35,30 +36,6 @@ function expectUsageError(result: ProcessResult, line: string | RegExp): void {
   expect(result.stderr.endsWith('\n') && result.stderr.indexOf('\n') === result.stderr.length - 1).toBe(true);
   if (typeof line === 'string') expect(result.stderr).toBe(`${line}\n`);
   else expect(result.stderr.slice(0, -1)).toMatch(line);
-}
-
-/**
- * The smallest ELF64 x86_64 executable tsvmm accepts as a kernel: its
- * header and one PT_LOAD segment of 4 KiB of bss at physical `address`.
- */
-function tinyElfKernel(address: number): Uint8Array {
-  const image = new Uint8Array(64 + 56);
-  const view = new DataView(image.buffer);
-  image.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]); // magic, ELFCLASS64, little-endian, version 1
-  view.setUint16(16, 2, true); // e_type = ET_EXEC
-  view.setUint16(18, 62, true); // e_machine = EM_X86_64
-  view.setUint32(20, 1, true); // e_version
-  view.setBigUint64(24, BigInt(address), true); // e_entry
-  view.setBigUint64(32, 64n, true); // e_phoff
-  view.setUint16(52, 64, true); // e_ehsize
-  view.setUint16(54, 56, true); // e_phentsize
-  view.setUint16(56, 1, true); // e_phnum
-  view.setUint32(64, 1, true); // p_type = PT_LOAD
-  view.setUint32(68, 7, true); // p_flags = RWX
-  view.setBigUint64(64 + 16, BigInt(address), true); // p_vaddr
-  view.setBigUint64(64 + 24, BigInt(address), true); // p_paddr
-  view.setBigUint64(64 + 40, 0x1000n, true); // p_memsz (p_filesz = 0)
-  return image;
 }
 
 describe.skipIf(!imagesBuilt)('command-line mistakes: one line, status 2', () => {
