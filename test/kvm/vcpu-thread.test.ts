@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bus } from '../../src/bus/bus.js';
+import { PrestartedVcpuWorkers } from '../../src/vcpu/prestarted-workers.js';
 import { VcpuExit } from '../../src/vcpu/vcpu-exit.js';
 import { VcpuSet, VcpuSetOptions } from '../../src/vcpu/vcpu-set.js';
 import { VcpuThread, VcpuThreadOptions } from '../../src/vcpu/vcpu-thread.js';
@@ -279,6 +280,30 @@ describe.skipIf(!hasKvm)('vCPU thread on /dev/kvm', () => {
     expect(openFdCount()).toBe(before);
     expect(h.thread.running).toBe(false);
     expect(existsSync(`/proc/self/task/${threadId}`)).toBe(false);
+  });
+
+  it('runs a vCPU in the worker started for it before the vCPU existed', async () => {
+    const workers = new PrestartedVcpuWorkers(1);
+    const h = create([
+      0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+      0xb0, 0x48, 0xee, //       mov al, 'H'; out dx, al
+      0xf4, //                   hlt
+    ]);
+    await h.set.startAll(workers);
+    expect(workers.take(0)).toBeUndefined(); // it was handed out
+    expect((await h.thread.finished)?.kind).toBe('halt');
+    expect(h.uart.writes).toEqual([{ offset: 0, bytes: [0x48] }]);
+  });
+
+  it('stop() ends a vCPU just given to its pre-started worker (which may still be loading), and unused workers are ended', async () => {
+    const workers = new PrestartedVcpuWorkers(2);
+    const h = create([0xeb, 0xfe]); // jmp $ (vCPU 0 only: vCPU 1's worker is not used)
+    await h.set.startAll(workers);
+    await Promise.all([h.set.stopAll(), workers.terminateUnused()]);
+    expect(h.thread.running).toBe(false);
+    expect(await h.thread.finished).toBeUndefined();
+    expect(h.exits).toEqual([]);
+    expect(workers.take(1)).toBeUndefined();
   });
 
   it('tells when the worker first entered KVM_RUN, once', async () => {
