@@ -142,7 +142,7 @@ export class Vm {
       // The vCPU threads start now and load their modules (tens of ms of CPU)
       // while this thread builds the VM; each is given its vCPU in startAll().
       const vcpuWorkers = new PrestartedVcpuWorkers(config.cpus.boot);
-      cleanup.push('the vCPU workers not given a vCPU', () => vcpuWorkers.terminateUnused());
+      cleanup.push('the vCPU workers not given a vCPU', () => vcpuWorkers.endUnused());
       // RAM before the VM, so that it is freed after the VM is closed.
       const ram = allocateGuestRam(config.memory.sizeBytes, ramRegions(config.memory.sizeBytes));
       cleanup.push('guest RAM', () => ram.free());

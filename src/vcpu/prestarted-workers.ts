@@ -3,10 +3,12 @@
 // takes tens of milliseconds of CPU time; Vm.start() starts the workers
 // first, so that they load while the main thread builds the VM, and each
 // waits for the one message that gives it its vCPU (VcpuThread.start()).
-// Workers nobody took are ended with terminateUnused(): a waiting worker
-// sits in its event loop, not in a koffi call, so it ends at once.
+// Workers nobody took are sent away with endUnused(): told by a message,
+// not Worker.terminate(), because Node 20 leaks the fd of a module file a
+// worker terminated while loading was reading.
 
 import { Worker } from 'node:worker_threads';
+import type { VcpuStartMessage } from './vcpu-worker.js';
 
 // By its compiled name, as every import is; tests run the sources, where
 // test/support/typescript-hooks.mjs finds vcpu-worker.ts for it.
@@ -57,10 +59,22 @@ export class PrestartedVcpuWorkers {
     return worker;
   }
 
-  /** Ends the workers nobody took; resolves once their threads have ended. */
-  async terminateUnused(): Promise<void> {
+  /** Sends away the workers nobody took; resolves once they have loaded and ended. */
+  async endUnused(): Promise<void> {
     const unused = [...this.waiting.values()];
     this.waiting.clear();
-    await Promise.all(unused.map(({ worker }) => worker.terminate()));
+    await Promise.all(unused.map(({ worker }) => endWaitingWorker(worker)));
   }
+}
+
+/**
+ * Tells a worker still waiting for its start message that there is no vCPU
+ * for it: it ends once it has loaded. Resolves when it has ended.
+ */
+export function endWaitingWorker(worker: Worker): Promise<void> {
+  const ended = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.on('error', () => {}); // Nobody needs it any more: a failure while it loads does not matter.
+  worker.ref(); // Until it has ended, or the process could exit with this promise still pending.
+  worker.postMessage(null satisfies VcpuStartMessage | null);
+  return ended;
 }

@@ -13,7 +13,7 @@ import type { Worker } from 'node:worker_threads';
 import type { VcpuFd } from '../kvm/vcpu-fd.js';
 import { Ctl, VcpuChannel } from './channel.js';
 import { installKickHandler, kickThread } from './kick.js';
-import { startVcpuWorker } from './prestarted-workers.js';
+import { endWaitingWorker, startVcpuWorker } from './prestarted-workers.js';
 import { pendingRead } from './read-mailbox.js';
 import { VcpuExit, errorExit } from './vcpu-exit.js';
 import type { VcpuSet } from './vcpu-set.js';
@@ -114,7 +114,7 @@ export class VcpuThread {
       worker ??= startVcpuWorker(this.vcpuId, this.options.fakeWorker?.module);
       worker.postMessage(message);
     } catch (error) {
-      void worker?.terminate();
+      if (worker) void endWaitingWorker(worker);
       throw error;
     }
     this.watch(worker);

@@ -30,7 +30,11 @@ import { RecentExits, describeExitAccess } from './recent-exits.js';
 import { CpuSnapshot, VcpuExit, describeExit, errorExit } from './vcpu-exit.js';
 import { postWrite } from './write-ring.js';
 
-/** The message that gives a waiting worker its vCPU (structured-cloned; SharedArrayBuffers are shared). */
+/**
+ * The message that gives a waiting worker its vCPU (structured-cloned;
+ * SharedArrayBuffers are shared). A worker sent null instead ends without a
+ * vCPU (prestarted-workers.ts, endWaitingWorker()).
+ */
 export interface VcpuStartMessage {
   vcpuId: number;
   vcpuFd: number;
@@ -194,7 +198,8 @@ function readSnapshot(fd: number, { rsp, rflags }: KvmRegs): CpuSnapshot | undef
 // Once the vCPU has run, the port has no listener left and the thread ends.
 if (!isMainThread && parentPort) {
   const port = parentPort;
-  port.once('message', (input: VcpuStartMessage) => {
+  port.once('message', (input: VcpuStartMessage | null) => {
+    if (input === null) return;
     let exit: VcpuExit | undefined;
     try {
       exit = runVcpu(input, (at) => port.postMessage({ type: 'first-run', at } satisfies VcpuWorkerMessage));

@@ -90,5 +90,9 @@ function run(data: VcpuStartMessage & { fakeData: FakeVcpuData }): void {
   }
 }
 
-// Like vcpu-worker.ts, it waits for the start message that gives it its vCPU.
-if (!isMainThread && parentPort) parentPort.once('message', run);
+// Like vcpu-worker.ts, it waits for the start message that gives it its vCPU (null: none, end).
+if (!isMainThread && parentPort) {
+  parentPort.once('message', (data: (VcpuStartMessage & { fakeData: FakeVcpuData }) | null) => {
+    if (data !== null) run(data);
+  });
+}

@@ -299,7 +299,7 @@ describe.skipIf(!hasKvm)('vCPU thread on /dev/kvm', () => {
     const workers = new PrestartedVcpuWorkers(2);
     const h = create([0xeb, 0xfe]); // jmp $ (vCPU 0 only: vCPU 1's worker is not used)
     await h.set.startAll(workers);
-    await Promise.all([h.set.stopAll(), workers.terminateUnused()]);
+    await Promise.all([h.set.stopAll(), workers.endUnused()]);
     expect(h.thread.running).toBe(false);
     expect(await h.thread.finished).toBeUndefined();
     expect(h.exits).toEqual([]);
