@@ -71,7 +71,7 @@ function fileProblem(path: string, mode: number, allowBlockDevice: boolean): str
 }
 
 /** Node's errno codes in the words a user expects. */
-function describeErrno(error: unknown): string {
+export function describeErrno(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
   switch (code) {
     case 'ENOENT':

@@ -6,6 +6,7 @@ export * from './layout.js';
 export { buildCmdline, DEFAULT_KERNEL_PARAMS, virtioMmioParam, maxCmdlineLength, type VmmKernelParams } from './cmdline.js';
 export { e820Map, formatE820, E820_RAM, E820_RESERVED, type E820Entry } from './e820.js';
 export { loadKernelImage, type LoadedKernel } from './kernel-image.js';
+export type { ImageSource } from './image-source.js';
 export { writeBootMemory, type BootMemory, type BootMemoryInput } from './boot-memory.js';
 export { bootRegisters, bootSpecialRegisters, type BootSregs } from './registers.js';
 export { bootMsrs } from './msrs.js';
