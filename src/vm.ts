@@ -5,10 +5,9 @@
 // while the rest is built) and waits until the guest resets, powers off or
 // dies, or tsvmm is asked to stop. Each step lives in its own module; read
 // them in the order they are called here.
-import { readFileSync } from 'node:fs';
 import {
   DEFAULT_KERNEL_PARAMS, GUEST_STATUS_SIZE, GUEST_STATUS_START, KVM_IDENTITY_MAP_ADDRESS,
-  KVM_TSS_ADDRESS, buildCmdline, ramRegions, writeBootMemory, type BootMemory,
+  KVM_TSS_ADDRESS, buildCmdline, ramRegions, writeBootMemory, type BootMemory, type BootMemoryInput,
 } from './arch/x86_64/index.js';
 import { Bus } from './bus/bus.js';
 import type { Duplex } from 'node:stream';
@@ -26,6 +25,7 @@ import { openTraceSink, trace, type TraceConfig } from './trace.js';
 import { KvmCap } from './kvm/ioctls.js';
 import { Kvm } from './kvm/kvm.js';
 import type { VmFd } from './kvm/vm-fd.js';
+import type { GuestMemory } from './memory/guest-memory.js';
 import { allocateGuestRam, registerGuestRam } from './memory/ram.js';
 import { PrestartedVcpuWorkers } from './vcpu/prestarted-workers.js';
 import { VcpuSet } from './vcpu/vcpu-set.js';
@@ -33,6 +33,7 @@ import type { VcpuThread } from './vcpu/vcpu-thread.js';
 import { BootTimer, formatBootTimes, type BootTimes } from './vm/boot-timer.js';
 import { CleanupStack } from './vm/cleanup-stack.js';
 import { PanicWatch, resetWasPanic } from './vm/guest-panic.js';
+import { ImageFile } from './vm/image-file.js';
 import { VsockHost } from './vsock-host/index.js';
 import { execInGuest, type ExecResult, type GuestExecOptions } from './exec/index.js';
 import { createLegacyDevices } from './vm/legacy-devices.js';
@@ -205,10 +206,7 @@ export class Vm {
         defaults: defaultKernelParameters(Boolean(serialBackend), Boolean(consoleBackend)),
         required: kernelParameters,
       });
-      const boot = writeBootMemory(ram.memory, {
-        kernel: readUserFile(config.kernel, '--kernel'),
-        kernelName: config.kernel,
-        initramfs: config.initramfs === undefined ? undefined : readUserFile(config.initramfs, '--initramfs'),
+      const boot = writeBootFiles(ram.memory, config, {
         cmdline,
         ramSize: config.memory.sizeBytes,
         cpuCount: config.cpus.boot,
@@ -399,11 +397,24 @@ export class VmAbortedError extends Error {
   override readonly name = 'VmAbortedError';
 }
 
-function readUserFile(path: string, option: string): Uint8Array {
+/**
+ * writeBootMemory() with the kernel and initramfs files: the loaders read
+ * them straight into guest RAM, and they are closed as soon as that is done
+ * (or has failed).
+ */
+function writeBootFiles(
+  memory: GuestMemory, config: VmConfig, input: Omit<BootMemoryInput, 'kernel' | 'kernelName' | 'initramfs'>,
+): BootMemory {
+  const kernel = ImageFile.open(config.kernel, '--kernel');
   try {
-    return readFileSync(path);
-  } catch (error) {
-    throw new ConfigError(`${option}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    const initramfs = config.initramfs === undefined ? undefined : ImageFile.open(config.initramfs, '--initramfs');
+    try {
+      return writeBootMemory(memory, { ...input, kernel, kernelName: config.kernel, initramfs });
+    } finally {
+      initramfs?.close();
+    }
+  } finally {
+    kernel.close();
   }
 }
 

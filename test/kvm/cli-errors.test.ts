@@ -80,6 +80,13 @@ describe.skipIf(!imagesBuilt || !existsSync('/dev/kvm'))('mistakes found while b
       `tsvmm: ${text} is neither an ELF vmlinux nor a bzImage (no \\x7fELF magic, no "HdrS" header at 0x202): pass the kernel build's vmlinux or arch/x86/boot/bzImage`);
   });
 
+  it('a truncated kernel, whose segment runs past the end of the file', async () => {
+    const kernel = join(scratch, 'truncated-vmlinux');
+    writeFileSync(kernel, tinyElfKernel(0x100_0000, [0x90, 0x90, 0xf4, 0xeb]).subarray(0, 64 + 56 + 2));
+    expectUsageError(await tsvmm(['--kernel', kernel]),
+      `tsvmm: ${kernel}: ELF segment 0 (file bytes [0x78, 0x7c)) runs past the end of the file (122 bytes): file is truncated`);
+  });
+
   it('an initramfs that does not fit in guest RAM (a disk image given as --initramfs)', async () => {
     // 64 MiB of disk image cannot fit in 64 MiB of RAM next to a kernel
     // that ends at 28 MiB; the message names the fix.

@@ -1,11 +1,11 @@
 // Vm.startFromConfig() on this machine's /dev/kvm with a tiny kernel (a
 // reset through the i8042): the vCPU workers are started before the kernel
-// is read, so that they load while the VM is built, and each runs the vCPU
+// is opened, so that they load while the VM is built, and each runs the vCPU
 // it is then given; when building the VM fails, at any step, no worker is
 // left running, and a process whose VM failed to start exits on its own.
 //
-// Worker creation and file reads are observed by wrapping node:worker_threads'
-// Worker and node:fs's readFileSync for the sources (vi.mock).
+// Worker creation and file opens are observed by wrapping node:worker_threads'
+// Worker and node:fs's openSync for the sources (vi.mock).
 import type { Worker } from 'node:worker_threads';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,9 +19,9 @@ import { tinyElfKernel } from '../helpers/tiny-elf-kernel.js';
 import { hasKvm } from './tiny-guest.js';
 
 const recorded = vi.hoisted(() => ({
-  /** The files this test writes are in a directory whose name starts so; reads of them are recorded. */
+  /** The files this test writes are in a directory whose name starts so; opens of them are recorded. */
   scratchPrefix: 'tsvmm-vm-start-',
-  /** 'worker started' and 'read <path>', in the order they happened. */
+  /** 'worker started' and 'open <path>', in the order they happened. */
   steps: [] as string[],
   /** Workers started and not yet ended. */
   running: new Set<Worker>(),
@@ -42,11 +42,11 @@ vi.mock('node:worker_threads', async (importOriginal) => {
 
 vi.mock('node:fs', async (importOriginal) => {
   const original = await importOriginal<typeof import('node:fs')>();
-  const readFileSync = ((path: unknown, ...rest: unknown[]) => {
-    if (typeof path === 'string' && path.includes(recorded.scratchPrefix)) recorded.steps.push(`read ${path}`);
-    return (original.readFileSync as (...args: unknown[]) => unknown)(path, ...rest);
-  }) as typeof original.readFileSync;
-  return { ...original, readFileSync };
+  const openSync = ((path: unknown, ...rest: unknown[]) => {
+    if (typeof path === 'string' && path.includes(recorded.scratchPrefix)) recorded.steps.push(`open ${path}`);
+    return (original.openSync as (...args: unknown[]) => unknown)(path, ...rest);
+  }) as typeof original.openSync;
+  return { ...original, openSync };
 });
 
 const scratch = mkdtempSync(join(tmpdir(), recorded.scratchPrefix));
@@ -82,13 +82,13 @@ beforeEach(() => {
 });
 
 describe.skipIf(!hasKvm)('Vm.startFromConfig() on /dev/kvm, with a kernel that resets at once', () => {
-  it('starts the vCPU workers before it reads the kernel (once), and runs the vCPUs in them', async () => {
+  it('starts the vCPU workers before it opens the kernel (once), and runs the vCPUs in them', async () => {
     const vm = await Vm.startFromConfig(config);
     const exit = await vm.exited;
     expect(exit).toMatchObject({ reason: 'reset', status: 0 });
     expect(vm.bootTimes.firstInstruction).toBeDefined();
-    // One worker per vCPU, all started before the kernel was read: no other was needed.
-    expect(recorded.steps).toEqual([...Array<string>(VCPUS).fill('worker started'), `read ${resetKernel}`]);
+    // One worker per vCPU, all started before the kernel was opened: no other was needed.
+    expect(recorded.steps).toEqual([...Array<string>(VCPUS).fill('worker started'), `open ${resetKernel}`]);
     expect(recorded.running.size).toBe(0);
   });
 

@@ -11,6 +11,7 @@ import { buildBootParams } from './boot-params.js';
 import { maxCmdlineLength, writeCmdline } from './cmdline.js';
 import { e820Map, type E820Entry } from './e820.js';
 import { writeBootGdt } from './gdt.js';
+import type { ImageSource } from './image-source.js';
 import { loadInitramfs } from './initramfs.js';
 import { loadKernelImage, type LoadedKernel } from './kernel-image.js';
 import { ZERO_PAGE_START, lowRamEnd } from './layout.js';
@@ -19,11 +20,12 @@ import { writeIdentityPageTables } from './page-tables.js';
 import { SYNTHETIC_INITRD_ADDR_MAX } from './setup-header.js';
 
 export interface BootMemoryInput {
-  /** The kernel file's bytes (ELF vmlinux or bzImage). */
-  readonly kernel: Uint8Array;
+  /** The kernel file (ELF vmlinux or bzImage): only its headers and what is loaded are read. */
+  readonly kernel: ImageSource;
   /** Shown in error messages, e.g. the kernel's path. */
   readonly kernelName?: string;
-  readonly initramfs?: Uint8Array;
+  /** The initramfs file, read whole into place. */
+  readonly initramfs?: ImageSource;
   /** The final command line (see buildCmdline()). */
   readonly cmdline: string;
   /** Guest RAM size in bytes, as given to ramRegions(). */
@@ -56,7 +58,7 @@ export interface BootMemory {
   };
   /** The initramfs; undefined when the VM has none. */
   readonly initramfs?: {
-    /** Where it was copied (page-aligned). */
+    /** Where it was read to (page-aligned). */
     readonly address: number;
     /** Its length in bytes. */
     readonly size: number;

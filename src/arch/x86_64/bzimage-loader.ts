@@ -1,11 +1,13 @@
 // Loads a bzImage (the compressed, self-extracting kernel `make bzImage`
 // produces) for the 64-bit boot protocol (Documentation/arch/x86/boot.rst):
 // the real-mode part (boot sector + setup, setup_sects + 1 sectors) is NOT
-// run; only its setup header is kept for boot_params. The protected-mode part
-// that follows it goes to 1 MiB, and the 64-bit entry point is 0x200 past it.
+// run, nor read past its setup header, which is kept for boot_params. The
+// protected-mode part that follows it is read straight to 1 MiB, and the
+// 64-bit entry point is 0x200 past it.
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { hex } from '../../hex.js';
 import { KernelImageError } from './errors.js';
+import { readHead, type ImageSource } from './image-source.js';
 import { BZIMAGE_LOAD_ADDRESS, alignUp } from './layout.js';
 import {
   BOOT_FLAG_MAGIC, HDRS_MAGIC, LOADED_HIGH, SETUP_HEADER_START, SetupHeaderOffset, XLF_KERNEL_64,
@@ -35,46 +37,48 @@ export interface LoadedBzImage {
   readonly header: SetupHeaderInfo;
 }
 
-/** True when `image` carries the 0xAA55 boot flag and "HdrS" magic of a Linux x86 boot image. */
-export function isBzImage(image: Uint8Array): boolean {
-  if (image.byteLength < SetupHeaderOffset.header + 4) return false;
-  const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
+/** True when `head` (a file's first bytes) carries the 0xAA55 boot flag and "HdrS" magic of a Linux x86 boot image. */
+export function isBzImage(head: Uint8Array): boolean {
+  if (head.byteLength < SetupHeaderOffset.header + 4) return false;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   return view.getUint16(SetupHeaderOffset.bootFlag, true) === BOOT_FLAG_MAGIC
     && view.getUint32(SetupHeaderOffset.header, true) === HDRS_MAGIC;
 }
 
-export function loadBzImage(memory: GuestMemory, image: Uint8Array): LoadedBzImage {
-  if (!isBzImage(image)) throw new KernelImageError('not a bzImage (no 0xAA55 boot flag and "HdrS" magic at 0x1fe/0x202)');
-  const setupHeader = copySetupHeader(image);
-  const header = readSetupHeader(image);
+/** `head` is the file's first bytes (readHead()), when the caller has them already. */
+export function loadBzImage(memory: GuestMemory, source: ImageSource, head = readHead(source)): LoadedBzImage {
+  if (!isBzImage(head)) throw new KernelImageError('not a bzImage (no 0xAA55 boot flag and "HdrS" magic at 0x1fe/0x202)');
+  const setupHeader = copySetupHeader(head);
+  const header = readSetupHeader(head);
   checkProtocol(header);
 
   const setupBytes = (header.setupSects + 1) * SECTOR_SIZE;
-  if (image.byteLength <= setupBytes) {
-    throw new KernelImageError(`bzImage is truncated: ${image.byteLength} bytes, but its setup code alone takes ${setupBytes}`);
+  if (source.size <= setupBytes) {
+    throw new KernelImageError(`bzImage is truncated: ${source.size} bytes, but its setup code alone takes ${setupBytes}`);
   }
-  const protectedMode = image.subarray(setupBytes);
-  const loadEnd = BZIMAGE_LOAD_ADDRESS + protectedMode.byteLength;
+  const protectedModeSize = source.size - setupBytes;
+  const loadEnd = BZIMAGE_LOAD_ADDRESS + protectedModeSize;
   const initEnd = runtimeStart(header) + header.initSize;
   const kernelEnd = Math.max(loadEnd, initEnd);
   if (!memory.contains(BZIMAGE_LOAD_ADDRESS, kernelEnd - BZIMAGE_LOAD_ADDRESS)) {
     throw new KernelImageError(
-      `bzImage needs guest RAM up to ${hex(kernelEnd)} (image ${protectedMode.byteLength} bytes at ` +
+      `bzImage needs guest RAM up to ${hex(kernelEnd)} (image ${protectedModeSize} bytes at ` +
         `${hex(BZIMAGE_LOAD_ADDRESS)}, init_size ${hex(header.initSize)}): give the VM more memory`);
   }
-  memory.write(BZIMAGE_LOAD_ADDRESS, protectedMode);
+  source.readInto(memory.slice(BZIMAGE_LOAD_ADDRESS, protectedModeSize), setupBytes);
   return { entry: BZIMAGE_LOAD_ADDRESS + ENTRY_64_OFFSET, kernelStart: BZIMAGE_LOAD_ADDRESS, kernelEnd, setupHeader, header };
 }
 
-function copySetupHeader(image: Uint8Array): Uint8Array {
-  const jumpOffset = image[SetupHeaderOffset.jump + 1]!;
+function copySetupHeader(head: Uint8Array): Uint8Array {
+  const jumpOffset = head[SetupHeaderOffset.jump + 1]!;
   // The jump is a short jmp (0xEB, signed 8-bit offset) over the header.
-  if (image[SetupHeaderOffset.jump] !== 0xeb || jumpOffset >= 0x80) {
-    throw new KernelImageError(`bzImage setup header has no forward short jump at 0x200 (bytes ${hex(image[0x200]!)} ${hex(jumpOffset)}): file is corrupt`);
+  if (head[SetupHeaderOffset.jump] !== 0xeb || jumpOffset >= 0x80) {
+    throw new KernelImageError(`bzImage setup header has no forward short jump at 0x200 (bytes ${hex(head[0x200]!)} ${hex(jumpOffset)}): file is corrupt`);
   }
   const end = 0x202 + jumpOffset;
-  if (image.byteLength < end) throw new KernelImageError(`bzImage is truncated inside its setup header (${image.byteLength} bytes)`);
-  return image.slice(SETUP_HEADER_START, end);
+  // The head holds the first 1 KiB, more than any header (< 0x282): shorter, it is the whole file.
+  if (head.byteLength < end) throw new KernelImageError(`bzImage is truncated inside its setup header (${head.byteLength} bytes)`);
+  return head.slice(SETUP_HEADER_START, end);
 }
 
 function checkProtocol(header: SetupHeaderInfo): void {

@@ -1,11 +1,13 @@
 // Loads an uncompressed x86_64 Linux kernel (`vmlinux`, an ELF64 executable)
-// into guest memory: each PT_LOAD segment is copied to its physical address
-// (p_paddr) and its bss tail is zeroed. Field offsets follow the ELF-64
+// into guest memory: each PT_LOAD segment's file bytes are read straight to
+// its physical address (p_paddr) and its bss tail is zeroed; nothing else of
+// the file (symbols, debug sections) is read. Field offsets follow the ELF-64
 // Object File Format (elf(5)). The file is not trusted: every offset and
 // address is checked before it is used.
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { hex } from '../../hex.js';
 import { KernelImageError } from './errors.js';
+import { readBytes, readHead, type ImageSource } from './image-source.js';
 import { HIMEM_START } from './layout.js';
 
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46]; // "\x7fELF"
@@ -35,26 +37,28 @@ interface ProgramHeader {
   readonly memsz: bigint;
 }
 
-/** True when `image` starts with the ELF magic (any class or machine). */
-export function isElf(image: Uint8Array): boolean {
-  return image.byteLength >= 4 && ELF_MAGIC.every((b, i) => image[i] === b);
+/** True when `head` (a file's first bytes) starts with the ELF magic (any class or machine). */
+export function isElf(head: Uint8Array): boolean {
+  return head.byteLength >= 4 && ELF_MAGIC.every((b, i) => head[i] === b);
 }
 
-export function loadElfKernel(memory: GuestMemory, image: Uint8Array): LoadedElfKernel {
-  const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
-  checkElfHeader(image, view);
+/** `head` is the file's first bytes (readHead()), when the caller has them already. */
+export function loadElfKernel(memory: GuestMemory, source: ImageSource, head = readHead(source)): LoadedElfKernel {
+  checkElfHeader(head, source.size);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
 
-  const segments = readLoadSegments(image, view);
+  const segments = readLoadSegments(source, head, view);
   if (segments.length === 0) throw new KernelImageError('ELF kernel has no PT_LOAD segment: nothing to load');
 
+  // Every segment is checked before the first is read: a bad file fails fast.
+  const placed = segments.map((segment) => ({ segment, ...checkSegmentPlacement(memory, segment) }));
   let kernelStart = Number.MAX_SAFE_INTEGER;
   let kernelEnd = 0;
-  for (const segment of segments) {
-    const { start, end } = checkSegmentPlacement(memory, segment);
-    const fileBytes = image.subarray(Number(segment.offset), Number(segment.offset + segment.filesz));
-    memory.write(start, fileBytes);
+  for (const { segment, start, end } of placed) {
+    const fileSize = Number(segment.filesz);
+    source.readInto(memory.slice(start, fileSize), Number(segment.offset));
     // p_memsz > p_filesz: the rest is .bss, which must read as zero.
-    memory.fill(start + fileBytes.byteLength, end - start - fileBytes.byteLength, 0);
+    memory.fill(start + fileSize, end - start - fileSize, 0);
     kernelStart = Math.min(kernelStart, start);
     kernelEnd = Math.max(kernelEnd, end);
   }
@@ -62,13 +66,14 @@ export function loadElfKernel(memory: GuestMemory, image: Uint8Array): LoadedElf
   return { entry: physicalEntry(view.getBigUint64(24, true), segments), kernelStart, kernelEnd };
 }
 
-function checkElfHeader(image: Uint8Array, view: DataView): void {
-  if (!isElf(image)) throw new KernelImageError('not an ELF file (no \\x7fELF magic)');
-  if (image.byteLength < ELF64_HEADER_SIZE) {
-    throw new KernelImageError(`ELF file is truncated: ${image.byteLength} bytes, the ELF64 header alone is 64`);
+function checkElfHeader(head: Uint8Array, fileSize: number): void {
+  if (!isElf(head)) throw new KernelImageError('not an ELF file (no \\x7fELF magic)');
+  if (head.byteLength < ELF64_HEADER_SIZE) {
+    throw new KernelImageError(`ELF file is truncated: ${fileSize} bytes, the ELF64 header alone is 64`);
   }
-  if (image[4] !== ELFCLASS64) throw new KernelImageError('ELF kernel is not 64-bit (EI_CLASS != ELFCLASS64): tsvmm boots x86_64 kernels only');
-  if (image[5] !== ELFDATA2LSB) throw new KernelImageError('ELF kernel is not little-endian (EI_DATA != ELFDATA2LSB)');
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (head[4] !== ELFCLASS64) throw new KernelImageError('ELF kernel is not 64-bit (EI_CLASS != ELFCLASS64): tsvmm boots x86_64 kernels only');
+  if (head[5] !== ELFDATA2LSB) throw new KernelImageError('ELF kernel is not little-endian (EI_DATA != ELFDATA2LSB)');
   const type = view.getUint16(16, true);
   const machine = view.getUint16(18, true);
   if (machine !== EM_X86_64) {
@@ -83,16 +88,20 @@ function checkElfHeader(image: Uint8Array, view: DataView): void {
   }
 }
 
-function readLoadSegments(image: Uint8Array, view: DataView): ProgramHeader[] {
-  const phoff = view.getBigUint64(32, true);
-  const phnum = view.getUint16(56, true);
-  const tableEnd = phoff + BigInt(phnum * ELF64_PHDR_SIZE);
-  if (tableEnd > BigInt(image.byteLength)) {
-    throw new KernelImageError(`ELF program headers [${hex(phoff)}, ${hex(tableEnd)}) run past the end of the file (${image.byteLength} bytes): file is truncated`);
+/** The PT_LOAD program headers, from the table at e_phoff (read from `head` when it holds it). */
+function readLoadSegments(source: ImageSource, head: Uint8Array, header: DataView): ProgramHeader[] {
+  const phoff = header.getBigUint64(32, true);
+  const phnum = header.getUint16(56, true);
+  const tableSize = phnum * ELF64_PHDR_SIZE;
+  const tableEnd = phoff + BigInt(tableSize);
+  if (tableEnd > BigInt(source.size)) {
+    throw new KernelImageError(`ELF program headers [${hex(phoff)}, ${hex(tableEnd)}) run past the end of the file (${source.size} bytes): file is truncated`);
   }
+  const table = readBytes(source, head, Number(phoff), tableSize);
+  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
   const segments: ProgramHeader[] = [];
   for (let i = 0; i < phnum; i++) {
-    const at = Number(phoff) + i * ELF64_PHDR_SIZE;
+    const at = i * ELF64_PHDR_SIZE;
     if (view.getUint32(at, true) !== PT_LOAD) continue;
     const segment: ProgramHeader = {
       offset: view.getBigUint64(at + 8, true),
@@ -101,8 +110,8 @@ function readLoadSegments(image: Uint8Array, view: DataView): ProgramHeader[] {
       filesz: view.getBigUint64(at + 32, true),
       memsz: view.getBigUint64(at + 40, true),
     };
-    if (segment.offset + segment.filesz > BigInt(image.byteLength)) {
-      throw new KernelImageError(`ELF segment ${i} (file bytes [${hex(segment.offset)}, ${hex(segment.offset + segment.filesz)})) runs past the end of the file (${image.byteLength} bytes): file is truncated`);
+    if (segment.offset + segment.filesz > BigInt(source.size)) {
+      throw new KernelImageError(`ELF segment ${i} (file bytes [${hex(segment.offset)}, ${hex(segment.offset + segment.filesz)})) runs past the end of the file (${source.size} bytes): file is truncated`);
     }
     if (segment.filesz > segment.memsz) {
       throw new KernelImageError(`ELF segment ${i} has p_filesz ${hex(segment.filesz)} > p_memsz ${hex(segment.memsz)}: file is corrupt`);

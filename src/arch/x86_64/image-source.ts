@@ -13,3 +13,25 @@ export interface ImageSource {
    */
   readInto(target: Uint8Array, position: number): void;
 }
+
+/** Enough for the ELF64 header and a vmlinux's program headers, or a bzImage's setup header (which ends before 0x290). */
+const HEAD_SIZE = 1024;
+
+/** The image's first bytes (all of them when it is shorter): what tells its format and holds its headers. */
+export function readHead(source: ImageSource): Uint8Array {
+  const head = new Uint8Array(Math.min(source.size, HEAD_SIZE));
+  source.readInto(head, 0);
+  return head;
+}
+
+/**
+ * `length` bytes from `position`: a view into `head` (the image's first
+ * bytes, from readHead()) when it holds them, else read into a new buffer.
+ * The caller has checked that they lie inside the image.
+ */
+export function readBytes(source: ImageSource, head: Uint8Array, position: number, length: number): Uint8Array {
+  if (position + length <= head.byteLength) return head.subarray(position, position + length);
+  const bytes = new Uint8Array(length);
+  source.readInto(bytes, position);
+  return bytes;
+}

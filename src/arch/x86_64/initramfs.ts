@@ -6,6 +6,7 @@ import { MiB } from '../../units.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { hex } from '../../hex.js';
 import { BootConfigError } from './errors.js';
+import type { ImageSource } from './image-source.js';
 import { PAGE_SIZE, alignDown, alignUp } from './layout.js';
 
 export interface InitramfsPlacementInput {
@@ -35,13 +36,13 @@ export function placeInitramfs(input: InitramfsPlacementInput): number {
   return address;
 }
 
-/** Places `image` with placeInitramfs() and copies it there; returns where it went. */
+/** Places `source` with placeInitramfs() (its size decides where) and reads it straight there; returns where it went. */
 export function loadInitramfs(
   memory: GuestMemory,
-  image: Uint8Array,
+  source: ImageSource,
   limits: Omit<InitramfsPlacementInput, 'size'>,
 ): { address: number; size: number } {
-  const address = placeInitramfs({ ...limits, size: image.byteLength });
-  memory.write(address, image);
-  return { address, size: image.byteLength };
+  const address = placeInitramfs({ ...limits, size: source.size });
+  source.readInto(memory.slice(address, source.size), 0);
+  return { address, size: source.size };
 }

@@ -5,9 +5,10 @@ import type { GuestMemory } from '../../memory/guest-memory.js';
 import { loadBzImage, isBzImage } from './bzimage-loader.js';
 import { loadElfKernel, isElf } from './elf-loader.js';
 import { KernelImageError } from './errors.js';
+import { readHead, type ImageSource } from './image-source.js';
 import type { SetupHeaderInfo } from './setup-header.js';
 
-/** A kernel image copied into guest memory. */
+/** A kernel image read into guest memory. */
 export interface LoadedKernel {
   /** What the image was: an ELF vmlinux or a bzImage. */
   readonly format: 'elf' | 'bzImage';
@@ -24,13 +25,15 @@ export interface LoadedKernel {
 }
 
 /**
- * Copies `image` into guest memory as an ELF vmlinux or a bzImage.
+ * Reads `source` into guest memory as an ELF vmlinux or a bzImage: its
+ * first bytes, then only what goes into guest RAM.
  * `name` (usually the file path) only appears in error messages.
  */
-export function loadKernelImage(memory: GuestMemory, image: Uint8Array, name = 'kernel image'): LoadedKernel {
+export function loadKernelImage(memory: GuestMemory, source: ImageSource, name = 'kernel image'): LoadedKernel {
+  const head = readHead(source);
   try {
-    if (isElf(image)) return { format: 'elf', ...loadElfKernel(memory, image) };
-    if (isBzImage(image)) return { format: 'bzImage', ...loadBzImage(memory, image) };
+    if (isElf(head)) return { format: 'elf', ...loadElfKernel(memory, source, head) };
+    if (isBzImage(head)) return { format: 'bzImage', ...loadBzImage(memory, source, head) };
   } catch (error) {
     if (error instanceof KernelImageError) throw new KernelImageError(`${name}: ${error.message}`);
     throw error;

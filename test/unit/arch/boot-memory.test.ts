@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { writeBootMemory } from '../../../src/arch/x86_64/boot-memory.js';
 import { ramRegions, virtioMmioSlot } from '../../../src/arch/x86_64/layout.js';
+import { ImageFile } from '../../../src/vm/image-file.js';
 import { images } from '../../helpers/guest-images.js';
-import { makeBzImage, makeElf, pattern } from './synthetic-images.js';
+import { inMemory, makeBzImage, makeElf, pattern } from './synthetic-images.js';
 
 const MiB = 1024 * 1024;
 
@@ -17,7 +18,7 @@ describe('writeBootMemory', () => {
     const memory = guest(64 * MiB);
     const kernel = makeElf({ entry: 0x1000000n, segments: [{ paddr: 0x1000000n, data: pattern(0x1000), memsz: 0x3000n }] });
     const initramfs = pattern(0x1800, 2);
-    const boot = writeBootMemory(memory, { kernel, initramfs, cmdline: 'console=ttyS0 -- init', ramSize: 64 * MiB, cpuCount: 2 });
+    const boot = writeBootMemory(memory, { kernel: inMemory(kernel), initramfs: inMemory(initramfs), cmdline: 'console=ttyS0 -- init', ramSize: 64 * MiB, cpuCount: 2 });
 
     expect(boot.entry).toBe(0x1000000);
     expect(boot.zeroPage).toBe(0x7000);
@@ -37,7 +38,7 @@ describe('writeBootMemory', () => {
 
   it('writes ACPI tables when asked and points the zero page at the RSDP, keeping the MP table', () => {
     const memory = guest(64 * MiB);
-    const kernel = makeElf({ entry: 0x1000000n, segments: [{ paddr: 0x1000000n, data: pattern(0x100) }] });
+    const kernel = inMemory(makeElf({ entry: 0x1000000n, segments: [{ paddr: 0x1000000n, data: pattern(0x100) }] }));
     const boot = writeBootMemory(memory, {
       kernel, cmdline: '', ramSize: 64 * MiB, cpuCount: 3,
       acpi: { serial: true, virtioSlots: [virtioMmioSlot(0)] },
@@ -52,7 +53,7 @@ describe('writeBootMemory', () => {
 
   it('writes no ACPI tables unless asked', () => {
     const memory = guest(64 * MiB);
-    const kernel = makeElf({ entry: 0x1000000n, segments: [{ paddr: 0x1000000n, data: pattern(0x100) }] });
+    const kernel = inMemory(makeElf({ entry: 0x1000000n, segments: [{ paddr: 0x1000000n, data: pattern(0x100) }] }));
     const boot = writeBootMemory(memory, { kernel, cmdline: '', ramSize: 64 * MiB, cpuCount: 1 });
     expect(boot.acpi).toBeUndefined();
     expect(memory.readU64(0x7000 + 0x070)).toBe(0n);
@@ -61,7 +62,7 @@ describe('writeBootMemory', () => {
 
   it('copies a bzImage header into the zero page and honours its cmdline_size', () => {
     const memory = guest(64 * MiB);
-    const kernel = makeBzImage({ payload: pattern(0x800), cmdlineSize: 10 });
+    const kernel = inMemory(makeBzImage({ payload: pattern(0x800), cmdlineSize: 10 }));
     const boot = writeBootMemory(memory, { kernel, cmdline: 'console=S0', ramSize: 64 * MiB, cpuCount: 1 });
     expect(boot.entry).toBe(0x100200);
     expect(boot.initramfs).toBeUndefined();
@@ -73,23 +74,28 @@ describe('writeBootMemory', () => {
 
   it('fails clearly when the initramfs does not fit', () => {
     const memory = guest(64 * MiB);
-    const kernel = makeElf({ entry: 0x1000000n, segments: [{ paddr: 0x1000000n, data: pattern(16), memsz: 0x2f00000n }] });
-    expect(() => writeBootMemory(memory, { kernel, initramfs: pattern(0x200000), cmdline: '', ramSize: 64 * MiB, cpuCount: 1 }))
+    const kernel = inMemory(makeElf({ entry: 0x1000000n, segments: [{ paddr: 0x1000000n, data: pattern(16), memsz: 0x2f00000n }] }));
+    expect(() => writeBootMemory(memory, { kernel, initramfs: inMemory(pattern(0x200000)), cmdline: '', ramSize: 64 * MiB, cpuCount: 1 }))
       .toThrow(/initramfs of 2\.0 MiB does not fit/);
   });
 
-  it.skipIf(!existsSync(images.vmlinux) || !existsSync(images.initramfs))('prepares the built guest kernel and initramfs', () => {
+  it.skipIf(!existsSync(images.vmlinux) || !existsSync(images.initramfs))('prepares the built guest kernel and initramfs, read from their files', () => {
     const memory = guest(128 * MiB);
     const initramfs = new Uint8Array(readFileSync(images.initramfs));
+    const kernelFile = ImageFile.open(images.vmlinux, '--kernel');
+    const initramfsFile = ImageFile.open(images.initramfs, '--initramfs');
     const boot = writeBootMemory(memory, {
-      kernel: new Uint8Array(readFileSync(images.vmlinux)), kernelName: images.vmlinux,
-      initramfs, cmdline: 'console=ttyS0', ramSize: 128 * MiB, cpuCount: 2,
+      kernel: kernelFile, kernelName: images.vmlinux,
+      initramfs: initramfsFile, cmdline: 'console=ttyS0', ramSize: 128 * MiB, cpuCount: 2,
     });
+    kernelFile.close();
+    initramfsFile.close();
     expect(boot.entry).toBe(boot.kernel.entry);
     expect(boot.kernel.kernelStart).toBe(0x1000000);
     expect(boot.initramfs!.address % 4096).toBe(0);
     expect(boot.initramfs!.address).toBeGreaterThanOrEqual(boot.kernel.kernelEnd);
     expect(boot.initramfs!.address + initramfs.byteLength).toBeLessThanOrEqual(128 * MiB);
     expect(memory.slice(boot.initramfs!.address, 2)).toEqual(new Uint8Array([0x1f, 0x8b])); // gzip magic
+    expect(Buffer.compare(memory.slice(boot.initramfs!.address, initramfs.byteLength), initramfs)).toBe(0); // all of it (toEqual is slow at 5 MB)
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { loadElfKernel } from '../../../src/arch/x86_64/elf-loader.js';
 import { KernelImageError } from '../../../src/arch/x86_64/errors.js';
-import { makeElf, pattern } from './synthetic-images.js';
+import { inMemory, makeElf, pattern } from './synthetic-images.js';
 
 const MiB = 1024 * 1024;
 
@@ -20,7 +20,7 @@ describe('loadElfKernel', () => {
         { paddr: 0x300000n, data: pattern(0x10), type: 4 }, // PT_NOTE: not loaded
       ],
     });
-    const loaded = loadElfKernel(memory, image);
+    const loaded = loadElfKernel(memory, inMemory(image));
     expect(loaded).toEqual({ entry: 0x200000, kernelStart: 0x200000, kernelEnd: 0x220100 });
     expect(memory.slice(0x200000, 0x300)).toEqual(text);
     expect(memory.slice(0x220000 - 0x80, 0x80)).toEqual(data);
@@ -34,7 +34,7 @@ describe('loadElfKernel', () => {
       entry: 0xffffffff81000040n,
       segments: [{ paddr: 0x100000n, vaddr: 0xffffffff81000000n, data: pattern(0x100) }],
     });
-    expect(loadElfKernel(memory, image).entry).toBe(0x100040);
+    expect(loadElfKernel(memory, inMemory(image)).entry).toBe(0x100040);
   });
 
   const memory = GuestMemory.allocate(4 * MiB);
@@ -53,7 +53,7 @@ describe('loadElfKernel', () => {
     ['an entry outside every segment', makeElf({ ...good, entry: 0x900000n }), /entry point 0x900000 is in no loadable segment/],
     ['no PT_LOAD', makeElf({ ...good, segments: [{ paddr: 0x100000n, data: pattern(4), type: 4 }] }), /no PT_LOAD/],
   ])('rejects %s with KernelImageError', (_name, image, message) => {
-    expect(() => loadElfKernel(memory, image)).toThrow(KernelImageError);
-    expect(() => loadElfKernel(memory, image)).toThrow(message);
+    expect(() => loadElfKernel(memory, inMemory(image))).toThrow(KernelImageError);
+    expect(() => loadElfKernel(memory, inMemory(image))).toThrow(message);
   });
 });

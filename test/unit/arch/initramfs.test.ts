@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { BootConfigError } from '../../../src/arch/x86_64/errors.js';
 import { loadInitramfs, placeInitramfs } from '../../../src/arch/x86_64/initramfs.js';
-import { pattern } from './synthetic-images.js';
+import { inMemory, pattern } from './synthetic-images.js';
 
 const MiB = 1024 * 1024;
 
@@ -32,10 +32,10 @@ describe('placeInitramfs', () => {
     expect(() => placeInitramfs({ size: 0, kernelEnd: 0, initrdAddrMax: 0xffffffff, lowRamEnd: MiB })).toThrow(/empty/);
   });
 
-  it('copies the bytes there', () => {
+  it('reads the bytes there', () => {
     const memory = GuestMemory.allocate(16 * MiB);
     const image = pattern(0x2345, 5);
-    const placed = loadInitramfs(memory, image, { kernelEnd: 2 * MiB, initrdAddrMax: 0x7fffffff, lowRamEnd: 16 * MiB });
+    const placed = loadInitramfs(memory, inMemory(image), { kernelEnd: 2 * MiB, initrdAddrMax: 0x7fffffff, lowRamEnd: 16 * MiB });
     expect(placed).toEqual({ address: 16 * MiB - 0x3000, size: 0x2345 });
     expect(memory.slice(placed.address, image.byteLength)).toEqual(image);
   });

@@ -1,5 +1,36 @@
 // Tiny kernel images built byte by byte, so the loaders can be tested
-// without a kernel build and with every field under the test's control.
+// without a kernel build and with every field under the test's control,
+// and inMemory() to hand them to the loaders as the files the VM reads
+// would be (test/unit/vm/image-file.test.ts tests the file-backed source).
+import type { ImageSource } from '../../../src/arch/x86_64/image-source.js';
+
+/** `bytes` as an image source; like a file, it refuses a read past its end rather than giving zeros. */
+export function inMemory(bytes: Uint8Array): ImageSource {
+  return {
+    size: bytes.byteLength,
+    readInto(target, position) {
+      if (position < 0 || position + target.byteLength > bytes.byteLength) {
+        throw new RangeError(`read of [${position}, +${target.byteLength}) past the end of a ${bytes.byteLength}-byte image`);
+      }
+      target.set(bytes.subarray(position, position + target.byteLength));
+    },
+  };
+}
+
+/** `source`, with each read it serves logged as [position, length]: what a loader read, and what not. */
+export function loggingReads(source: ImageSource): { source: ImageSource; reads: [number, number][] } {
+  const reads: [number, number][] = [];
+  return {
+    reads,
+    source: {
+      size: source.size,
+      readInto(target, position) {
+        reads.push([position, target.byteLength]);
+        source.readInto(target, position);
+      },
+    },
+  };
+}
 
 export interface SyntheticSegment {
   paddr: bigint;
