@@ -49,6 +49,10 @@ export function isBzImage(head: Uint8Array): boolean {
 export function loadBzImage(memory: GuestMemory, source: ImageSource, head = readHead(source)): LoadedBzImage {
   if (!isBzImage(head)) throw new KernelImageError('not a bzImage (no 0xAA55 boot flag and "HdrS" magic at 0x1fe/0x202)');
   const setupHeader = copySetupHeader(head);
+  // readSetupHeader() reads up to init_size (0x260 + 4), even from an older, shorter header: a file ending before is no kernel.
+  if (head.byteLength < SetupHeaderOffset.initSize + 4) {
+    throw new KernelImageError(`bzImage is truncated inside its setup header (${head.byteLength} bytes)`);
+  }
   const header = readSetupHeader(head);
   checkProtocol(header);
 

@@ -62,6 +62,13 @@ describe('loadBzImage', () => {
     expect(() => loadBzImage(memory, inMemory(image))).toThrow(message);
   });
 
+  it('rejects a file that ends inside the header fields it reads, whatever its jump says', () => {
+    const image = makeBzImage({ payload: pattern(16) }).slice(0, 0x220);
+    image[0x201] = 0x10; // a header "ending" at 0x212
+    expect(() => loadBzImage(memory, inMemory(image))).toThrow(KernelImageError);
+    expect(() => loadBzImage(memory, inMemory(image))).toThrow('bzImage is truncated inside its setup header (544 bytes)');
+  });
+
   it('detects the magic', () => {
     expect(isBzImage(makeBzImage({ payload: pattern(4) }))).toBe(true);
     expect(isBzImage(new Uint8Array(0x300))).toBe(false);
