@@ -37,7 +37,7 @@ const commands = {
   tsvmm: (cpus, guest, extra) => [process.execPath, [join(projectDir, 'dist', 'cli.js'), '--cpus', String(cpus),
     '--kernel', kernels[guest], '--initramfs', initramfs, '--cmdline', `quiet ${extra} -- echo ${MARK}`]],
   qemu: (cpus, guest, extra) => [QEMU_PROGRAM, qemuMicrovmArguments({
-    kernel: kernels[guest], initramfs, cpus, acpi: guest === 'full', kernelParameters: `quiet ${extra} -- echo ${MARK}`,
+    kernel: kernels[guest], initramfs, cpus, kernelParameters: `quiet ${extra} -- echo ${MARK}`,
   })],
 };
 
