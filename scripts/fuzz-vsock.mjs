@@ -12,12 +12,18 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { numberOption } from './lib/options.mjs';
+import { parseFlags } from './lib/options.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const seeds = numberOption('--seeds', 200);
-const steps = numberOption('--steps', 2000);
-const firstSeed = numberOption('--seed', Date.now() % 1_000_000_000);
+const USAGE = `usage: npm run fuzz [-- --seeds N] [--steps N] [--seed FIRST]
+
+Runs the vsock fuzzer's long mode, one seed after another.
+
+  --seeds N      how many seeds (default 200)
+  --steps N      steps per seed (default 2000)
+  --seed FIRST   the first seed (default: derived from the clock, printed)`;
+const { seeds, steps, seed: firstSeed } = parseFlags(process.argv.slice(2),
+  { seeds: 200, steps: 2000, seed: Date.now() % 1_000_000_000 }, USAGE);
 
 for (const [name, value] of [['--seeds', seeds], ['--steps', steps], ['--seed', firstSeed]]) {
   if (!Number.isInteger(value) || value < 0 || (name !== '--seed' && value === 0)) {

@@ -1,12 +1,9 @@
-// Numeric command-line options of the benchmark scripts: `--runs 5`.
-export function numberOption(name, fallback) {
-  const at = process.argv.indexOf(name);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
+// The benchmark and tool scripts' command-line flags: `--runs 5`, `--no-guest`.
 
 /**
  * `--name value` flags over `defaults` (a number default makes a number
- * flag). Prints `usage` and exits 2 on an unknown flag or a bad number.
+ * flag; a boolean default, false, makes a switch: `--name` alone turns it
+ * on). Prints `usage` and exits 2 on an unknown flag or a bad number.
  */
 export function parseFlags(argv, defaults, usage) {
   const flags = { ...defaults };
@@ -21,6 +18,10 @@ export function parseFlags(argv, defaults, usage) {
     }
     const name = argv[i].replace(/^--/, '');
     if (!argv[i].startsWith('--') || !(name in defaults)) fail(`unknown option: ${argv[i]}`);
+    if (typeof defaults[name] === 'boolean') {
+      flags[name] = true;
+      continue;
+    }
     if (i + 1 >= argv.length) fail(`${argv[i]} needs a value`);
     const value = argv[++i];
     if (typeof defaults[name] === 'number') {
