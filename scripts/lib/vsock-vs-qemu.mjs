@@ -117,10 +117,14 @@ async function roundTrips(vmm, rounds, guestDone) {
       void peer.exited.then(() => done(false));
     });
     if (connected) {
-      const times = await pingPong({ readable: peer.child.stdout, writable: peer.child.stdin }, rounds);
-      peer.child.stdin.end();
-      await peer.exited;
-      return times;
+      try {
+        const times = await pingPong({ readable: peer.child.stdout, writable: peer.child.stdin }, rounds);
+        peer.child.stdin.end();
+        await peer.exited;
+        return times;
+      } finally {
+        await peer.stop();
+      }
     }
     await peer.stop();
     if (await Promise.race([guestDone, new Promise((r) => setTimeout(() => r(false), 200))]) !== false) {
