@@ -7,9 +7,9 @@
 //       increasing offsets, the same number in flight) on the same file;
 //   (b) real Linux guests, where KVM can boot Linux (inside the nested
 //       sandbox here): dd with O_DIRECT in the guest, timed by the guest,
-//       under tsvmm and under QEMU microvm with the same kernel, initramfs,
-//       memory and image file, their ratio, and the Node fs ceiling on that
-//       machine.
+//       and 4 KiB random reads (IOPS, one at a time), under tsvmm and under
+//       QEMU microvm with the same kernel, initramfs, memory and image
+//       file, their ratio, and the Node fs ceiling on that machine.
 // (a) is never run inside the sandbox: there the simulated driver's own
 // copies, on a TCG-emulated CPU, cost more than the device and a real guest
 // together, so the figure would say nothing about the device.
@@ -36,7 +36,7 @@ import { compileTestHelpers } from './lib/test-helpers.mjs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { insideSandbox } from './lib/host-kvm.mjs';
 import { step } from './lib/progress.mjs';
-import { formatRow, median } from './lib/stats.mjs';
+import { formatRow, median, medianAndSpread } from './lib/stats.mjs';
 import { runWhereKvmWorks } from './lib/where-kvm-works.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -62,6 +62,8 @@ const { runs, mib: deviceMiB, 'guest-mib': guestMiB } = flags;
 const REQUEST_BYTES = MiB;
 const SEGMENT_BYTES = 64 * 1024;
 const IN_FLIGHT = 8;
+/** How long each round of 4 KiB random reads in the guest lasts. */
+const RANDOM_READ_SECONDS = 5;
 /** Image size for (a): requests wrap around it. */
 const DEVICE_IMAGE_BYTES = 256 * MiB;
 
@@ -188,8 +190,10 @@ async function devicePart() {
 
 /**
  * What the guest runs: one unmeasured pass that allocates the image's
- * blocks on the host, then `runs` write + read passes of O_DIRECT dd with
- * 1 MiB blocks, each bracketed by /proc/uptime (10 ms resolution).
+ * blocks on the host, then `runs` rounds of: a write and a read pass of
+ * O_DIRECT dd with 1 MiB blocks, each bracketed by /proc/uptime (10 ms
+ * resolution), and RANDOM_READ_SECONDS of 4 KiB random reads, O_DIRECT, one
+ * at a time (guest-images/bench/random-read.c, which prints its own rate).
  */
 function guestScript() {
   const dd = (args) => `dd ${args} bs=1M count=${guestMiB} 2>/dev/null`;
@@ -205,6 +209,7 @@ function guestScript() {
     '  t2=$(cut -d" " -f1 /proc/uptime)',
     '  echo "bench-write=$t0 $t1"',
     '  echo "bench-read=$t1 $t2"',
+    `  tsvmm-random-read /dev/vda ${RANDOM_READ_SECONDS}`,
     'done',
   ].join('\n');
 }
@@ -230,11 +235,12 @@ function measureGuest(name, image) {
     const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      const samples = { write: [], read: [] };
+      const samples = { write: [], read: [], iops: [] };
       for (const [, kind, t0, t1] of output.matchAll(/^bench-(write|read)=([\d.]+) ([\d.]+)\r?$/gm)) {
         samples[kind].push(mbps(guestMiB * MiB, Number(t1) - Number(t0)));
       }
-      if (samples.read.length !== runs || !/^tsvmm-guest: exit 0\r?$/m.test(output)) {
+      for (const [, iops] of output.matchAll(/^random-read-iops=(\d+) /gm)) samples.iops.push(Number(iops));
+      if (samples.read.length !== runs || samples.iops.length !== runs || !/^tsvmm-guest: exit 0\r?$/m.test(output)) {
         fail(new Error(`${name} did not finish the benchmark (exit ${code}):\n${output.slice(-2000)}`));
       } else {
         done(samples);
@@ -245,13 +251,13 @@ function measureGuest(name, image) {
 
 async function guestPart() {
   await withTempDir(async (dir) => {
-    step(`(b) real guests ${where}: dd with O_DIRECT, 1 MiB blocks, timed in the guest`);
+    step(`(b) real guests ${where}: dd with O_DIRECT, 1 MiB blocks, timed in the guest; 4 KiB random reads`);
     const image = join(dir, 'guest.img');
     createSparseImage(image, guestMiB * MiB);
     const summary = {};
     for (const name of Object.keys(vmms)) {
       const samples = await measureGuest(name, image);
-      summary[name] = { write: median(samples.write), read: median(samples.read) };
+      summary[name] = { write: median(samples.write), read: median(samples.read), iops: samples.iops };
     }
     const ceiling = { write: [], read: [] };
     for (let i = 0; i < runs; i++) {
@@ -270,6 +276,11 @@ async function guestPart() {
     console.log(formatRow(['tsvmm / qemu', ratio('write'), ratio('read')], widths));
     console.log(formatRow([`Node fs on the image file (${IN_FLIGHT} in flight)`,
       median(ceiling.write).toFixed(0), median(ceiling.read).toFixed(0)], widths));
+    console.log(`\n4 KiB random reads, O_DIRECT, one at a time, ${RANDOM_READ_SECONDS} s per run, median [min-max] of ${runs} runs, ${where}:`);
+    for (const [name, result] of Object.entries(summary)) {
+      console.log(formatRow([`guest under ${name} (IOPS)`, medianAndSpread(result.iops)], widths));
+    }
+    console.log(formatRow(['tsvmm / qemu', (median(summary.tsvmm.iops) / median(summary['qemu microvm'].iops)).toFixed(2)], widths));
   });
 }
 

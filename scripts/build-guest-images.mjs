@@ -3,6 +3,7 @@
 //
 //   vmlinux, bzImage        the guest kernel (guest-images/kernel/guest.config)
 //   initramfs.cpio.gz       busybox + socat + guest-images/initramfs/init + the exec agent
+//                           + bench:virtio-blk's random-read probe (guest-images/bench/)
 //   rootfs.ext4             a small ext4 image for block-device tests
 //   sandbox-bzImage         the nested sandbox's L1 kernel (+ sandbox.config)
 //   sandbox-initramfs.cpio.gz  busybox + guest-images/initramfs/sandbox-init
@@ -143,6 +144,10 @@ async function guestInitramfs(srcDir, tmp) {
   const agent = path.join(tmp, 'tsvmm-agent');
   await $`cc -static -Os -Wall -Wextra -o ${agent} ${path.join(imagesDir, 'agent/tsvmm-agent.c')}`.quiet();
   spec.push(`file /usr/bin/tsvmm-agent ${agent} 0755 0 0`);
+  // bench:virtio-blk's 4 KiB random-read probe (the image has no fio).
+  const randomRead = path.join(tmp, 'tsvmm-random-read');
+  await $`cc -static -O2 -Wall -Wextra -o ${randomRead} ${path.join(imagesDir, 'bench/random-read.c')}`.quiet();
+  spec.push(`file /usr/bin/tsvmm-random-read ${randomRead} 0755 0 0`);
   const socat = '/usr/bin/socat';
   spec.push(`file ${socat} ${socat} 0755 0 0`);
   const dirs = new Set();
@@ -212,7 +217,7 @@ export async function buildGuestImages({ sandbox = true, full = true, quiet = fa
   install(guest.dir, 'vmlinux');
   install(guest.dir, 'bzImage');
 
-  const initramfs = note('initramfs', await cached('initramfs', hashOf(read('initramfs/init'), read('agent/tsvmm-agent.c'), busybox, socat, libc, version, RECIPE),
+  const initramfs = note('initramfs', await cached('initramfs', hashOf(read('initramfs/init'), read('agent/tsvmm-agent.c'), read('bench/random-read.c'), busybox, socat, libc, version, RECIPE),
     (tmp) => guestInitramfs(srcDir, tmp)));
   install(initramfs.dir, 'initramfs.cpio.gz');
 
