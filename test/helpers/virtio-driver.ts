@@ -401,22 +401,41 @@ export class DriverQueue {
 
   /** New used buffers, with what the device wrote; frees their descriptors and memory. */
   takeUsed(): UsedBuffer[] {
-    return this.takeUsedRaw().map(({ head, length }) => {
-      const entry = this.inFlight.get(head);
-      if (!entry) throw new Error(`queue ${this.index}: device returned head ${head}, which is not in flight`);
-      this.inFlight.delete(head);
-      const total = entry.writable.reduce((sum, w) => sum + w.length, 0);
-      if (length > total) throw new Error(`queue ${this.index}: device reported ${length} bytes written into ${total}`);
+    return this.takeUsedRaw().map(({ head, length }) => this.release(head, length, (entry, total) => {
       const allWritable = new Uint8Array(total);
       let offset = 0;
       for (const w of entry.writable) {
         this.memory.read(w.address, allWritable.subarray(offset, offset + w.length));
         offset += w.length;
       }
-      entry.allocations.forEach((a) => this.driver.allocator.free(a));
-      this.freeDescriptors.push(...entry.descriptors);
       return { head, length, bytes: allWritable.slice(0, length), allWritable };
-    });
+    }));
+  }
+
+  /**
+   * New used buffers, with only the last byte the device could write (a
+   * block request's status): what a benchmark needs, without copying the
+   * data out of guest memory as takeUsed() does. Frees them likewise.
+   */
+  takeUsedStatus(): { head: number; length: number; lastWritableByte: number }[] {
+    return this.takeUsedRaw().map(({ head, length }) => this.release(head, length, (entry) => {
+      const last = entry.writable.at(-1);
+      if (!last) throw new Error(`queue ${this.index}: buffer ${head} has no writable segment`);
+      return { head, length, lastWritableByte: this.memory.readU8(last.address + last.length - 1) };
+    }));
+  }
+
+  /** Checks a used entry against what was offered, reads what `read` wants, then frees its descriptors and memory. */
+  private release<T>(head: number, length: number, read: (entry: InFlight, writableBytes: number) => T): T {
+    const entry = this.inFlight.get(head);
+    if (!entry) throw new Error(`queue ${this.index}: device returned head ${head}, which is not in flight`);
+    this.inFlight.delete(head);
+    const total = entry.writable.reduce((sum, w) => sum + w.length, 0);
+    if (length > total) throw new Error(`queue ${this.index}: device reported ${length} bytes written into ${total}`);
+    const result = read(entry, total);
+    entry.allocations.forEach((a) => this.driver.allocator.free(a));
+    this.freeDescriptors.push(...entry.descriptors);
+    return result;
   }
 
   /** Collects used buffers until there are at least `count` (lets async device work run in between). */
