@@ -3,23 +3,19 @@
 // It proves the images (and, here, the sandbox's nested KVM) independently
 // of tsvmm, and the same QEMU is the baseline of the benchmarks.
 import { describe, expect, it } from 'vitest';
+import { QEMU_PROGRAM, qemuMicrovmArguments } from '../../scripts/lib/qemu-microvm.mjs';
 import { images, imagesBuilt } from '../helpers/guest-images.js';
 import { describeRun, runProcess } from '../helpers/run-process.js';
 
+/** QEMU exactly as the benchmarks start it (scripts/lib/qemu-microvm.mjs), running `initArgs` after ` -- `. */
 function qemuArgs(kernel: string, initArgs: string): string[] {
-  return [
-    '-M', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pic=on,pit=on,acpi=off',
-    '-enable-kvm', '-cpu', 'host', '-m', '256M', '-smp', '1',
-    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
-    '-kernel', kernel, '-initrd', images.initramfs,
-    '-append', `console=ttyS0 reboot=t panic=-1 -- ${initArgs}`,
-  ];
+  return qemuMicrovmArguments({ kernel, initramfs: images.initramfs, kernelParameters: `-- ${initArgs}` });
 }
 
 describe.skipIf(!imagesBuilt)('QEMU microvm reference boot', () => {
   for (const [name, kernel] of [['vmlinux', images.vmlinux], ['bzImage', images.bzImage]] as const) {
     it(`boots ${name} + initramfs and runs the command after --`, async () => {
-      const result = await runProcess('qemu-system-x86_64', qemuArgs(kernel, 'echo hello-from-guest'), { timeoutMs: 120_000 });
+      const result = await runProcess(QEMU_PROGRAM, qemuArgs(kernel, 'echo hello-from-guest'), { timeoutMs: 120_000 });
       expect(result.timedOut, describeRun(result)).toBe(false);
       expect(result.stdout, describeRun(result)).toMatch(/^hello-from-guest\r?$/m);
       expect(result.stdout, describeRun(result)).toMatch(/^tsvmm-guest: exit 0\r?$/m);
@@ -27,7 +23,7 @@ describe.skipIf(!imagesBuilt)('QEMU microvm reference boot', () => {
   }
 
   it('reports a failing command\'s status', async () => {
-    const result = await runProcess('qemu-system-x86_64', qemuArgs(images.vmlinux, 'exit 3'), { timeoutMs: 120_000 });
+    const result = await runProcess(QEMU_PROGRAM, qemuArgs(images.vmlinux, 'exit 3'), { timeoutMs: 120_000 });
     expect(result.stdout, describeRun(result)).toMatch(/^tsvmm-guest: exit 3\r?$/m);
   });
 });
