@@ -143,7 +143,7 @@ function transfers(output, kind) {
  * Boots the guest under one VMM with the host's socat ends in place;
  * resolves with `{ guestToHost, hostToGuest }` (GB/s per run) and `rtt` (ns, sorted).
  */
-async function measureOne(root, dir, name, vmm, { bytes, runs, rttRounds }) {
+async function measureOne(root, name, vmm, { bytes, runs, rttRounds }) {
   const sink = socat(['-u', '-b', String(CHUNK), vmm.listen(PORTS.guestToHost), 'OPEN:/dev/null']);
   const source = socat(['-U', '-b', String(CHUNK), vmm.listen(PORTS.hostToGuest), `OPEN:/dev/zero,readbytes=${bytes}`]);
   const [program, args] = vmm.command(root, `quiet -- ${initCommand(guestScript({ bytes, runs }))}`);
@@ -158,15 +158,14 @@ async function measureOne(root, dir, name, vmm, { bytes, runs, rttRounds }) {
   try {
     const rtt = await roundTrips(vmm, rttRounds, exited).catch((error) => { throw failure(error.message); });
     const { code, signal } = await exited;
-    const result = {
-      guestToHost: transfers(output, 'guest-to-host'), hostToGuest: transfers(output, 'host-to-guest'), rtt,
-    };
+    const guestToHost = transfers(output, 'guest-to-host');
+    const hostToGuest = transfers(output, 'host-to-guest');
     const complete = (samples) => samples.length === runs && samples.every((s) => s.bytes === bytes && s.seconds > 0);
-    if (code !== 0 || !complete(result.guestToHost) || !complete(result.hostToGuest)) {
+    if (code !== 0 || !complete(guestToHost) || !complete(hostToGuest)) {
       throw failure(`the guest did not finish the benchmark (exit ${code ?? signal})`);
     }
     const gbps = (samples) => samples.map((s) => s.bytes / s.seconds / 1e9);
-    return { guestToHost: gbps(result.guestToHost), hostToGuest: gbps(result.hostToGuest), rtt };
+    return { guestToHost: gbps(guestToHost), hostToGuest: gbps(hostToGuest), rtt };
   } finally {
     clearTimeout(timer);
     vm.kill('SIGKILL');
@@ -181,7 +180,7 @@ async function measureOne(root, dir, name, vmm, { bytes, runs, rttRounds }) {
 export async function measureAgainstQemu({ root, dir, images, mib, runs, rttRounds = 1000 }) {
   const results = {};
   for (const [name, vmm] of Object.entries(vmms(dir, images))) {
-    results[name] = await measureOne(root, dir, name, vmm, { bytes: mib * MiB, runs, rttRounds });
+    results[name] = await measureOne(root, name, vmm, { bytes: mib * MiB, runs, rttRounds });
   }
   return results;
 }
