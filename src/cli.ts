@@ -53,6 +53,8 @@ Examples:
   Your own kernel, initramfs and command line, 2 vCPUs and 1 GiB of RAM:
     tsvmm --kernel bzImage --initramfs initrd.cpio.gz --cmdline "quiet" \\
           --cpus boot=2 --memory size=1G
+  2 vCPUs, vCPU 0 on host CPUs 0-1, vCPU 1 on host CPU 2 (as taskset -c):
+    tsvmm --cpus "boot=2,affinity=[0@[0-1],1@[2]]" --cmdline "quiet -- nproc"
   A read-only disk, /dev/vda in the guest, whose serial is "root":
     tsvmm --disk path=rootfs.ext4,readonly=on,id=root \\
           --cmdline "-- cat /sys/block/vda/serial"
@@ -94,7 +96,7 @@ function buildProgram(output: { out: string[]; err: string[] }): Command {
     .option('--kernel <path>', 'guest kernel, ELF vmlinux or bzImage (default: guest-images/out/vmlinux)', collect)
     .option('--initramfs <path>', 'initial RAM disk (default with the default kernel: guest-images/out/initramfs.cpio.gz)', collect)
     .option('--cmdline <string>', 'kernel command line; arguments for init go after " -- " (tsvmm adds the console and device settings it needs)', collect)
-    .option('--cpus <boot=N>', 'number of vCPUs, 1 to 32 (default: boot=1)', collect)
+    .option('--cpus <boot=N>', 'number of vCPUs, 1 to 32 (default: boot=1); affinity=[VCPU@[HOST CPUS],...] pins vCPU threads to host CPUs', collect)
     .option('--memory <size=N>', 'guest RAM in bytes, or with a K, M or G suffix, 64M to 64G (default: size=512M)', collect)
     .option('--serial <mode>', '8250 serial port, the kernel console (ttyS0): tty, off, null or file=PATH (default: tty)', collect)
     .option('--console <mode>', 'virtio-console (hvc0): tty, off, null or file=PATH (default: off)', collect)

@@ -4,6 +4,7 @@
 //   key-value.ts  Cloud Hypervisor style `key=value,key=value` lists
 //   values.ts     numbers, sizes (512M), on/off
 //   options.ts    one parser per option (syntax only)
+//   cpu-affinity.ts  `--cpus affinity=[0@[0-1]]`: parsed and checked
 //   validate.ts   ranges, reserved values, conflicts, file checks
 //   files.ts      file-system checks and where the default guest lives
 import { existsSync } from 'node:fs';

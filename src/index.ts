@@ -32,5 +32,5 @@ export {
 export {
   ConfigError, configFromOptions, validateVmConfig, defaultGuestImages,
   configFromStartOptions,
-  type CharMode, type CharOption, type ConfigContext, type DiskConfig, type DiskOption, type VmConfig, type VmOptionStrings, type VmStartOptions, type VsockConfig,
+  type CharMode, type CharOption, type ConfigContext, type DiskConfig, type DiskOption, type VmConfig, type VcpuAffinity, type VmOptionStrings, type VmStartOptions, type VsockConfig,
 } from './config.js';

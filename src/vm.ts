@@ -227,6 +227,7 @@ export class Vm {
 
       const vcpus = vcpuFds.map((vcpu, index) => vcpuSet.add({
         vcpu,
+        hostCpus: config.cpus.affinity?.find((entry) => entry.vcpu === index)?.hostCpus,
         ...legacy.workerAnsweredReads,
         onExit: (exit) => requestStop(vcpuStoppedVerdict(exit, evidence())),
         onFirstRun: index === 0 ? (at) => bootTimer.markFirstInstruction(at) : undefined,

@@ -1,6 +1,7 @@
 // Cloud Hypervisor style option lists: `--disk path=/x.img,readonly=on`.
 // Items are separated by commas; a value containing a comma can be quoted
-// (`path="/a,b.img"`). Keys are checked against the option's list so a typo
+// (`path="/a,b.img"`), and commas inside brackets belong to the value
+// (`affinity=[0@[0-1],1@[2]]`, as Cloud Hypervisor writes lists). Keys are checked against the option's list so a typo
 // is reported instead of silently ignored.
 import { ConfigError } from './types.js';
 
@@ -62,12 +63,14 @@ function splitItems(option: string, text: string): Item[] {
   let current = '';
   let start = 0;
   let quoted = false;
+  let bracketDepth = 0;
   for (let i = 0; i <= text.length; i++) {
     const char = text[i];
     if (char === '"') {
       quoted = !quoted;
-    } else if ((char === ',' && !quoted) || char === undefined) {
+    } else if ((char === ',' && !quoted && bracketDepth === 0) || char === undefined) {
       if (quoted) throw new ConfigError(`${option}: unterminated quote in "${text}"`);
+      if (bracketDepth !== 0) throw new ConfigError(`${option}: unbalanced brackets in "${text}"`);
       if (current === '') {
         throw new ConfigError(`${option}: empty item in "${text}" (stray comma?)`);
       }
@@ -75,6 +78,8 @@ function splitItems(option: string, text: string): Item[] {
       current = '';
       start = i + 1;
     } else {
+      if (!quoted && char === '[') bracketDepth += 1;
+      if (!quoted && char === ']') bracketDepth -= 1;
       current += char;
     }
   }

@@ -3,14 +3,18 @@
 // (ranges, reserved CIDs, files) is checked in validate.ts, which library
 // callers that build a VmConfig themselves go through too.
 import { parseKeyValueList, requireKey } from './key-value.js';
-import { ConfigError, type CharMode, type DiskConfig, type VsockConfig } from './types.js';
+import { parseCpuAffinity } from './cpu-affinity.js';
+import { ConfigError, type CharMode, type DiskConfig, type VmConfig, type VsockConfig } from './types.js';
 import { parseOnOff, parseSize, parseWholeNumber } from './values.js';
 import { TRACE_CATEGORIES, type TraceCategory, type TraceConfig } from '../trace.js';
 
-/** `--cpus boot=N` (or `--cpus N`). */
-export function parseCpus(text: string): { boot: number } {
-  const values = parseKeyValueList('--cpus', text, { keys: ['boot'], shorthandKey: 'boot' });
-  return { boot: parseWholeNumber('--cpus', 'boot', requireKey('--cpus', values, 'boot', 'boot=2')) };
+/** `--cpus boot=N[,affinity=[VCPU@[HOST CPUS],...]]` (or `--cpus N`). */
+export function parseCpus(text: string): VmConfig['cpus'] {
+  const values = parseKeyValueList('--cpus', text, { keys: ['boot', 'affinity'], shorthandKey: 'boot' });
+  const cpus: VmConfig['cpus'] = { boot: parseWholeNumber('--cpus', 'boot', requireKey('--cpus', values, 'boot', 'boot=2')) };
+  const affinity = values.get('affinity');
+  if (affinity !== undefined) cpus.affinity = parseCpuAffinity(affinity);
+  return cpus;
 }
 
 /** `--memory size=N[K|M|G]` (or `--memory N[K|M|G]`). */

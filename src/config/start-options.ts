@@ -5,7 +5,7 @@
 // same one-line ConfigError the CLI prints.
 import type { TraceConfig } from '../trace.js';
 import { parseCharMode, parseMemory, parseTimeout, parseTrace } from './options.js';
-import { ConfigError, DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, type CharMode, type VmConfig } from './types.js';
+import { ConfigError, DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, type CharMode, type VcpuAffinity, type VmConfig } from './types.js';
 
 /**
  * Where a character device's output goes and its input comes from:
@@ -40,6 +40,8 @@ export interface VmStartOptions {
   cmdline?: string;
   /** vCPUs (default 1). */
   cpus?: number;
+  /** Host CPUs each listed vCPU's thread may run on (the CLI's `--cpus affinity=`), e.g. `[{ vcpu: 0, hostCpus: [0, 1] }]`. Default: anywhere. */
+  cpuAffinity?: VcpuAffinity[];
   /** Guest RAM: bytes, or a size as the CLI takes it ('512M', '1G'). Default 512M. */
   memory?: number | string;
   /** virtio-blk disks, in the order given (default none). */
@@ -82,6 +84,18 @@ export function settingsFromStartOptions(options: VmStartOptions): Omit<VmConfig
       return { path: disk.path, readonly: disk.readonly === true, ...(disk.id === undefined ? {} : { id: disk.id }) };
     }),
   };
+  if (options.cpuAffinity !== undefined) {
+    if (!Array.isArray(options.cpuAffinity)) {
+      throw new ConfigError('--cpus: cpuAffinity must be an array, e.g. [{ vcpu: 0, hostCpus: [0, 1] }]');
+    }
+    config.cpus.affinity = options.cpuAffinity.map((entry: unknown) => {
+      const { vcpu, hostCpus } = (entry ?? {}) as Partial<VcpuAffinity>;
+      if (typeof vcpu !== 'number' || !Array.isArray(hostCpus)) {
+        throw new ConfigError('--cpus: each cpuAffinity entry is { vcpu: N, hostCpus: [CPU, ...] }');
+      }
+      return { vcpu, hostCpus: [...hostCpus] };
+    });
+  }
   if (options.vsock !== undefined) {
     const { cid, socket } = options.vsock;
     if (typeof socket !== 'string') throw new ConfigError('--vsock: socket must be a path, e.g. { cid: 3, socket: "/tmp/vm.vsock" }');

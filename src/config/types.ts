@@ -51,6 +51,14 @@ export interface VsockConfig {
   socket: string;
 }
 
+/** The host CPUs one vCPU's thread may run on (`--cpus affinity=[0@[0-1]]`). */
+export interface VcpuAffinity {
+  /** The vCPU, 0 to boot - 1. */
+  vcpu: number;
+  /** Host CPU numbers, as in /proc/cpuinfo and taskset(1). */
+  hostCpus: number[];
+}
+
 /**
  * A VM's configuration, parsed and checked: what configFromOptions() (the
  * CLI's option strings) and configFromStartOptions() (Vm.start()'s options)
@@ -64,10 +72,12 @@ export interface VmConfig {
   initramfs?: string;
   /** The user's part of the kernel command line (init arguments after ` -- `); the VMM adds its own. */
   cmdline: string;
-  /** The vCPUs (`--cpus boot=N`). */
+  /** The vCPUs (`--cpus boot=N[,affinity=[VCPU@[HOST CPUS],...]]`). */
   cpus: {
     /** How many vCPUs the guest boots with: 1 to 32 (default 1). */
     boot: number;
+    /** Host CPUs a vCPU's thread may run on; a vCPU not listed runs anywhere (src/config/cpu-affinity.ts). */
+    affinity?: VcpuAffinity[];
   };
   /** Guest RAM (`--memory size=N[K|M|G]`). */
   memory: {

@@ -2,7 +2,9 @@
 // exclude each other, and the files it names. Messages name the command-line
 // option a user would fix, since that is how most configurations are made.
 import { existsSync, statSync } from 'node:fs';
+import { cpus as hostCpus } from 'node:os';
 import { resolve } from 'node:path';
+import { validateCpuAffinity } from './cpu-affinity.js';
 import { checkCanCreateIn, checkReadableFile, checkWritableFile } from './files.js';
 import { diskIdProblem, vsockSocketPathProblem } from './rules.js';
 import {
@@ -28,6 +30,7 @@ export function validateVmConfig(config: VmConfig): void {
 /** Everything but the kernel and initramfs. */
 export function validateSettings(config: VmConfig): void {
   validateCpus(config.cpus.boot);
+  if (config.cpus.affinity !== undefined) validateCpuAffinity(config.cpus.affinity, config.cpus.boot, hostCpus().length);
   validateMemory(config.memory.sizeBytes);
   validateCmdline(config.cmdline);
   validateCharDevices(config.serial, config.console);

@@ -29,6 +29,8 @@ export const libc = {
   getpid: lib.func('getpid', 'int', []),
   gettid: lib.func('gettid', 'int', []),
   tgkill: lib.func('tgkill', 'int', ['int', 'int', 'int']),
+  /** pid 0: the calling thread. The mask is a cpu_set_t (thread-affinity.ts). */
+  sched_setaffinity: lib.func('sched_setaffinity', 'int', ['int', 'size_t', 'void *']),
   strerror: lib.func('strerror', 'str', ['int']),
 };
 

@@ -43,6 +43,8 @@ export interface VcpuThreadOptions {
    */
   sharedBytes?: Uint8Array;
   sharedPortValues?: readonly SharedPortValue[];
+  /** The host CPUs the worker pins itself to before the guest first runs (`--cpus affinity=`); absent: anywhere. */
+  hostCpus?: readonly number[];
   /**
    * Tests only: run `module` instead of vcpu-worker, a fake vCPU that speaks
    * the same protocol without KVM; it finds `data` in its start message's
@@ -122,7 +124,7 @@ export class VcpuThread {
   }
 
   private startMessage(): VcpuStartMessage {
-    const { vcpu, sharedBytes, sharedPortValues, fakeWorker } = this.options;
+    const { vcpu, sharedBytes, sharedPortValues, fakeWorker, hostCpus } = this.options;
     return {
       vcpuId: vcpu.id,
       vcpuFd: vcpu.fd,
@@ -134,6 +136,7 @@ export class VcpuThread {
         port: p.port, sharedByteIndex: (sharedBytes?.byteOffset ?? 0) + p.sharedByteIndex,
       })),
       fakeData: fakeWorker?.data,
+      hostCpus,
       // `--trace exits`: the thread writes its own lines to the trace's file descriptor.
       trace: trace.exits && trace.sinkFd !== undefined ? { fd: trace.sinkFd, startTime: trace.startTime } : undefined,
     };

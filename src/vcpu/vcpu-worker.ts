@@ -24,6 +24,7 @@ import {
 import { KvmRun } from '../kvm/structs/kvm-run.js';
 import { KvmRegs, REGS_SIZE, SREGS_SIZE, decodeRegs, decodeSregs } from '../kvm/structs/registers.js';
 import { Errno, SystemCallError } from '../sys/system-error.js';
+import { pinCallingThread } from '../sys/thread-affinity.js';
 import { Ctl, SharedChannel, Space, VcpuChannel } from './channel.js';
 import { requestRead } from './read-mailbox.js';
 import { RecentExits, describeExitAccess } from './recent-exits.js';
@@ -51,6 +52,8 @@ export interface VcpuStartMessage {
   fakeData?: unknown;
   /** `--trace exits`: where this thread writes a line per exit (src/trace.ts). */
   trace?: { fd: number; startTime: number };
+  /** `--cpus affinity=`: the host CPUs this thread pins itself to before the guest runs; absent: anywhere. */
+  hostCpus?: readonly number[];
 }
 
 /**
@@ -78,6 +81,13 @@ function runVcpu(data: VcpuStartMessage, onFirstRun: (at: bigint) => void): Vcpu
 
   // Publish our thread id first, so that stop() can signal us from now on.
   Atomics.store(channel.control, Ctl.THREAD_ID, libc.gettid());
+  if (data.hostCpus) {
+    try {
+      pinCallingThread(data.hostCpus);
+    } catch (error) {
+      return errorExit(data.vcpuId, `vCPU ${data.vcpuId}: ${(error as Error).message}`);
+    }
+  }
 
   const runAddress = mapMemory(data.mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
   const run = new KvmRun(viewMemory(runAddress, data.mmapSize));

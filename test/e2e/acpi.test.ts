@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { images, imagesBuilt } from '../helpers/guest-images.js';
 import { describeRun } from '../helpers/run-process.js';
-import { STATUS_DEVICE, guestScriptCommand, runInGuest, runTsvmm } from '../helpers/tsvmm.js';
+import { STATUS_DEVICE, guestScriptCommand, runInGuest, runTsvmm, testCpus } from '../helpers/tsvmm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-acpi-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,7 +29,7 @@ true
 let vms = 0;
 /** Two vCPUs, a disk and a vsock device. */
 function devices(): string[] {
-  return ['--cpus', 'boot=2', '--disk', `path=${images.rootfs},readonly=on,id=acpi-disk`,
+  return ['--cpus', testCpus(2), '--disk', `path=${images.rootfs},readonly=on,id=acpi-disk`,
     '--vsock', `cid=3,socket=${join(dir, `vm-${vms++}.vsock`)}`];
 }
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { E820_RAM, e820Map } from '../../src/arch/x86_64/e820.js';
 import { MiB } from '../../src/config/types.js';
 import { images, imagesBuilt } from '../helpers/guest-images.js';
-import { runInGuest, startTsvmm } from '../helpers/tsvmm.js';
+import { runInGuest, startTsvmm, testCpus } from '../helpers/tsvmm.js';
 import { describeRun, type ProcessResult } from '../helpers/run-process.js';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -64,7 +64,7 @@ describe.skipIf(!imagesBuilt)('tsvmm boots the default guest', () => {
   it('vmlinux + initramfs with --cpus boot=2 --memory size=256M: runs the command, sees 2 CPUs and 256 MiB', async () => {
     const ramBytes = 256 * MiB;
     const result = await runInGuest(REPORT, [
-      '--kernel', images.vmlinux, '--initramfs', images.initramfs, '--cpus', 'boot=2', '--memory', 'size=256M',
+      '--kernel', images.vmlinux, '--initramfs', images.initramfs, '--cpus', testCpus(2), '--memory', 'size=256M',
     ]);
     expectCleanRun(result);
     const lines = guestLines(result);
@@ -92,7 +92,7 @@ describe.skipIf(!imagesBuilt)('tsvmm boots the default guest', () => {
 
   it('bzImage + initramfs with --cpus boot=4 (default 512M): runs the command, sees 4 CPUs and 512 MiB', async () => {
     const ramBytes = 512 * MiB;
-    const result = await runInGuest(REPORT, ['--kernel', images.bzImage, '--initramfs', images.initramfs, '--cpus', 'boot=4']);
+    const result = await runInGuest(REPORT, ['--kernel', images.bzImage, '--initramfs', images.initramfs, '--cpus', testCpus(4)]);
     expectCleanRun(result);
     const lines = guestLines(result);
     expect(lines).toContain('hello');

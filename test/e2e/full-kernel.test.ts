@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT_GUEST_PANIC } from '../../src/vm/vm-exit.js';
 import { fullKernel, fullKernelBuilt, images, imagesBuilt } from '../helpers/guest-images.js';
 import { describeRun, type ProcessResult } from '../helpers/run-process.js';
-import { guestScriptCommand, runTsvmm } from '../helpers/tsvmm.js';
+import { guestScriptCommand, runTsvmm, testCpus } from '../helpers/tsvmm.js';
 
 const BOOTS_PER_COMBINATION = 10;
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-full-'));
@@ -29,7 +29,7 @@ describe.skipIf(!imagesBuilt || !fullKernelBuilt)('the full kernel (ACPI, no MP 
           // `nokaslr` is read by the decompressor, not by the kernel's own
           // parser, so the kernel also hands it to init as its first
           // argument: the ':' makes the default init's `sh -c` run on past it.
-          const result = await boot(kaslr ? '' : 'nokaslr', ': ; echo cpus=$(nproc)', ['--cpus', `boot=${cpus}`]);
+          const result = await boot(kaslr ? '' : 'nokaslr', ': ; echo cpus=$(nproc)', ['--cpus', testCpus(cpus)]);
           expect({ attempt, code: result.code, stderr: result.stderr }, describeRun(result)).toEqual({ attempt, code: 0, stderr: '' });
           expect(result.stdout, describeRun(result)).toMatch(new RegExp(`^cpus=${cpus}\\r?$`, 'm'));
         }
@@ -44,7 +44,7 @@ echo rtc=$(cut -d' ' -f1 /sys/class/rtc/rtc0/name) $(cat /sys/class/rtc/rtc0/dat
 dmesg | grep -q 'ACPI: RSDP 0x00000000000E0000' && echo rsdp=found
 poweroff -f; sleep 60`;
     const result = await boot('', guestScriptCommand(script), [
-      '--cpus', 'boot=2', '--disk', `path=${images.rootfs},readonly=on,id=full-disk`, '--vsock', `cid=3,socket=${join(dir, 'vm.vsock')}`]);
+      '--cpus', testCpus(2), '--disk', `path=${images.rootfs},readonly=on,id=full-disk`, '--vsock', `cid=3,socket=${join(dir, 'vm.vsock')}`]);
     expect({ code: result.code, stderr: result.stderr }, describeRun(result)).toEqual({ code: 0, stderr: '' });
     expect(result.stdout).toMatch(/^disk=full-disk\r?$/m);
     expect(result.stdout).toMatch(/^vsock=\/dev\/vsock\r?$/m);

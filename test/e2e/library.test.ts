@@ -11,6 +11,7 @@ import {
   ConfigError, ExecTimeoutError, Vm, VmAbortedError, VsockRefusedError, type VsockSocket,
 } from '../../src/index.js';
 import { imagesBuilt } from '../helpers/guest-images.js';
+import { testCpuAffinity } from '../helpers/tsvmm.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const openFds = () => readdirSync('/proc/self/fd').length;
@@ -41,6 +42,7 @@ describe.skipIf(!imagesBuilt)('the library: vsock, exec and the serial stream of
     dir = mkdtempSync(join(tmpdir(), 'tsvmm-library-'));
     vm = await Vm.start({
       cpus: 2,
+      cpuAffinity: testCpuAffinity(2),
       memory: '512M',
       // The guest echoes every connection to port 1234 (socat forks a cat for each). -t 60: after the
       // host's half-close, socat waits that long for cat's last output; its default, 0.5 s, cut a slow

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { VcpuAffinity } from '../../src/config.js';
 import { projectRoot } from './guest-images.js';
 import { runProcess, type ProcessResult } from './run-process.js';
 
@@ -22,6 +23,30 @@ function traceArgs(): string[] {
   return ['--trace', categories, '--trace-file', join(dir, `tsvmm-trace-${process.pid}-${tracedRuns}.txt`)];
 }
 let tracedRuns = 0;
+
+/**
+ * In the nested sandbox, every vCPU of a test guest runs on the sandbox's
+ * CPU 0. Its multi-threaded TCG (QEMU 7.2 emulating AMD-V) lets a guest
+ * whose vCPUs run on different sandbox CPUs execute stale code after the
+ * guest kernel patches its own text: an "Oops: int3" or a vCPU that never
+ * takes an interrupt again, under QEMU as under tsvmm, and never with the
+ * vCPUs on one CPU (README, "The nested sandbox's own stability").
+ */
+const PIN_VCPUS = process.env.TSVMM_IN_SANDBOX === '1';
+const PINNED_HOST_CPU = 0;
+
+/** `--cpus` for a test guest with `count` vCPUs (pinned in the sandbox, see PIN_VCPUS). */
+export function testCpus(count: number): string {
+  const affinity = testCpuAffinity(count);
+  if (!affinity) return `boot=${count}`;
+  return `boot=${count},affinity=[${affinity.map(({ vcpu, hostCpus }) => `${vcpu}@[${hostCpus.join(',')}]`).join(',')}]`;
+}
+
+/** Vm.start()'s cpuAffinity for a test guest with `count` vCPUs (see PIN_VCPUS). */
+export function testCpuAffinity(count: number): VcpuAffinity[] | undefined {
+  if (!PIN_VCPUS || count < 2) return undefined;
+  return Array.from({ length: count }, (_, vcpu) => ({ vcpu, hostCpus: [PINNED_HOST_CPU] }));
+}
 
 /** Runs tsvmm to completion. */
 export function runTsvmm(args: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<ProcessResult> {

@@ -46,7 +46,7 @@ describe.skipIf(!imagesBuilt)('command-line mistakes: one line, status 2', () =>
   });
 
   it('unknown keys in key=value options', async () => {
-    expectUsageError(await tsvmm(['--cpus', 'bot=2']), 'tsvmm: --cpus: unknown key "bot" (valid keys: boot)');
+    expectUsageError(await tsvmm(['--cpus', 'bot=2']), 'tsvmm: --cpus: unknown key "bot" (valid keys: boot, affinity)');
     expectUsageError(await tsvmm(['--memory', 'sise=1G']), 'tsvmm: --memory: unknown key "sise" (valid keys: size)');
   });
 
@@ -56,6 +56,8 @@ describe.skipIf(!imagesBuilt)('command-line mistakes: one line, status 2', () =>
     expectUsageError(await tsvmm(['--memory', 'size=16M']), 'tsvmm: --memory: size=16M is too small: the guest needs at least 64M');
     expectUsageError(await tsvmm(['--memory', 'size=128G']), 'tsvmm: --memory: size=128G is more than the 64G tsvmm supports');
     expectUsageError(await tsvmm(['--cpus', 'boot=0']), 'tsvmm: --cpus: boot=0 is out of range (1 to 32)');
+    expectUsageError(await tsvmm(['--cpus', 'boot=2,affinity=[2@[0]]']),
+      'tsvmm: --cpus: affinity: vCPU 2 does not exist (boot=2: vCPUs 0 to 1) (e.g. --cpus boot=2,affinity=[0@[0-1],1@[2]])');
   });
 
   it('a missing kernel, and a kernel that is a directory', async () => {

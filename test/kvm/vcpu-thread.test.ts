@@ -3,6 +3,7 @@
 // the devices saw and what the guest got back.
 
 import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bus } from '../../src/bus/bus.js';
 import { PrestartedVcpuWorkers } from '../../src/vcpu/prestarted-workers.js';
@@ -233,6 +234,23 @@ describe.skipIf(!hasKvm)('vCPU thread on /dev/kvm', () => {
     expect(h.thread.running).toBe(false);
     expect(await h.thread.finished).toBeUndefined(); // stopped, not exited on its own
     expect(h.exits).toEqual([]);
+  });
+
+  it('pins the vCPU thread to its hostCpus before the guest runs, and reports a refused pinning as the vCPU exit', async () => {
+    // The guest's first write is made on the pinned thread: pinning comes before KVM_RUN.
+    const lastCpu = cpus().length - 1;
+    const h = start([0x66, 0xba, 0xf8, 0x03, 0xee, 0xeb, 0xfe], { hostCpus: [lastCpu] }); // out dx, al; jmp $
+    await h.uart.waitForWrites(1);
+    const status = readFileSync(`/proc/self/task/${h.thread.kernelThreadId}/status`, 'utf8');
+    expect(/^Cpus_allowed_list:\s*(\S+)$/m.exec(status)?.[1]).toBe(String(lastCpu));
+    // This process's own threads are not pinned by it.
+    expect(/^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]).not.toBe(String(lastCpu));
+
+    // A CPU the mask names but the host does not have: the kernel refuses (EINVAL), the guest never runs.
+    const refused = start([0x66, 0xba, 0xf8, 0x03, 0xee, 0xeb, 0xfe], { hostCpus: [1023] });
+    const exit = await refused.thread.finished;
+    expect(exit?.message).toMatch(/^vCPU 0: sched_setaffinity to host CPUs 1023 failed: EINVAL/);
+    expect(refused.uart.writes).toEqual([]);
   });
 
   it('stop() ends a vCPU halted inside KVM_RUN (in-kernel irqchip)', async () => {

@@ -1,5 +1,5 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, configFromOptions, validateVmConfig, type VmOptionStrings } from '../../../src/config.js';
@@ -94,6 +94,13 @@ describe('configFromOptions', () => {
     expect([config.cpus.boot, config.memory.sizeBytes]).toEqual([2, 256 * 1024 * 1024]);
   });
 
+  it('parses vCPU affinity in Cloud Hypervisor syntax: ranges, lists, vCPUs left out', () => {
+    expect(parse({ cpus: 'boot=3,affinity=[0@[0],2@[0-1,0]]' }).cpus).toEqual({
+      boot: 3, affinity: [{ vcpu: 0, hostCpus: [0] }, { vcpu: 2, hostCpus: [0, 1] }],
+    });
+    expect(parse({ cpus: 'boot=2' }).cpus).toEqual({ boot: 2 });
+  });
+
   it('accepts the smallest and largest CPU counts, memory sizes and CIDs', () => {
     expect(parse({ cpus: 'boot=1' }).cpus.boot).toBe(1);
     expect(parse({ cpus: 'boot=32' }).cpus.boot).toBe(32);
@@ -123,7 +130,16 @@ describe('configFromOptions errors', () => {
     ['cpus 0', { cpus: 'boot=0' }, '--cpus: boot=0 is out of range (1 to 32)'],
     ['cpus 33', { cpus: 'boot=33' }, '--cpus: boot=33 is out of range (1 to 32)'],
     ['cpus word', { cpus: 'boot=two' }, '--cpus: boot must be a whole number, got "two"'],
-    ['cpus unknown key', { cpus: 'boot=2,max=4' }, '--cpus: unknown key "max" (valid keys: boot)'],
+    ['cpus unknown key', { cpus: 'boot=2,max=4' }, '--cpus: unknown key "max" (valid keys: boot, affinity)'],
+    ['affinity not a list', { cpus: 'boot=2,affinity=0@0' }, '--cpus: affinity: "0@0" is not a list of VCPU@[HOST CPUS] in brackets (e.g. --cpus boot=2,affinity=[0@[0-1],1@[2]])'],
+    ['affinity junk between', { cpus: 'boot=2,affinity=[0@[0],x,1@[0]]' }, '--cpus: affinity: "[0@[0],x,1@[0]]" is not a list of VCPU@[HOST CPUS] in brackets (e.g. --cpus boot=2,affinity=[0@[0-1],1@[2]])'],
+    ['affinity unbalanced', { cpus: 'boot=2,affinity=[0@[0]' }, '--cpus: unbalanced brackets in "boot=2,affinity=[0@[0]"'],
+    ['affinity no host cpu', { cpus: 'boot=2,affinity=[0@[]]' }, '--cpus: affinity: a vCPU needs at least one host CPU (e.g. --cpus boot=2,affinity=[0@[0-1],1@[2]])'],
+    ['affinity backwards', { cpus: 'boot=2,affinity=[0@[1-0]]' }, '--cpus: affinity: the range "1-0" runs backwards (e.g. --cpus boot=2,affinity=[0@[0-1],1@[2]])'],
+    ['affinity word', { cpus: 'boot=2,affinity=[0@[one]]' }, '--cpus: affinity must be a whole number, got "one"'],
+    ['affinity vcpu', { cpus: 'boot=2,affinity=[2@[0]]' }, '--cpus: affinity: vCPU 2 does not exist (boot=2: vCPUs 0 to 1) (e.g. --cpus boot=2,affinity=[0@[0-1],1@[2]])'],
+    ['affinity twice', { cpus: 'boot=2,affinity=[0@[0],0@[0]]' }, '--cpus: affinity: vCPU 0 is given twice (e.g. --cpus boot=2,affinity=[0@[0-1],1@[2]])'],
+    ['affinity host cpu', { cpus: 'boot=2,affinity=[1@[4096]]' }, `--cpus: affinity: host CPU 4096 (for vCPU 1) does not exist: this host has CPUs 0 to ${cpus().length - 1} (e.g. --cpus boot=2,affinity=[0@[0-1],1@[2]])`],
     ['memory small', { memory: 'size=32M' }, '--memory: size=32M is too small: the guest needs at least 64M'],
     ['memory large', { memory: 'size=65G' }, '--memory: size=65G is more than the 64G tsvmm supports'],
     ['memory unaligned', { memory: 'size=67108865' }, '--memory: size=67108865 is not a whole number of 4K pages'],

@@ -21,6 +21,11 @@ describe('parseKeyValueList', () => {
     expect(parseKeyValueList('--disk', 'path="/a,b.img",id=x', disk).get('path')).toBe('/a,b.img');
   });
 
+  it('keeps commas inside brackets in the value (Cloud Hypervisor lists)', () => {
+    const values = parseKeyValueList('--cpus', 'boot=2,affinity=[0@[0-1],1@[2]]', { keys: ['boot', 'affinity'] });
+    expect([...values]).toEqual([['boot', '2'], ['affinity', '[0@[0-1],1@[2]]']]);
+  });
+
   it('reads a lone value as the shorthand key', () => {
     expect(parseKeyValueList('--cpus', '4', { keys: ['boot'], shorthandKey: 'boot' }).get('boot')).toBe('4');
   });
@@ -33,6 +38,7 @@ describe('parseKeyValueList', () => {
     ['path=a,', '--disk: empty item in "path=a," (stray comma?)'],
     ['/a.img', '--disk: expected key=value, got "/a.img" (valid keys: path, readonly, id)'],
     ['path="/a.img', '--disk: unterminated quote in "path="/a.img"'],
+    ['path=[a,id=x', '--disk: unbalanced brackets in "path=[a,id=x"'],
     ['', '--disk: needs a value'],
   ])('rejects %j', (text, message) => {
     expect(() => parseKeyValueList('--disk', text, disk)).toThrow(message);

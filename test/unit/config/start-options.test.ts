@@ -42,11 +42,11 @@ describe('Vm.start() options', () => {
   it('make the same VmConfig as the CLI strings for the same VM', () => {
     const socket = join(dir, 'vm.vsock');
     const object = fromObject({
-      cpus: 2, memory: '1G', cmdline: 'quiet -- true', serial: { file: join(dir, 'boot.log') }, console: 'null',
+      cpus: 2, cpuAffinity: [{ vcpu: 1, hostCpus: [0] }], memory: '1G', cmdline: 'quiet -- true', serial: { file: join(dir, 'boot.log') }, console: 'null',
       disks: [{ path: disk, readonly: true, id: 'root' }], vsock: { cid: 3, socket }, timeoutSeconds: 60,
     });
     const strings = fromStrings({
-      cpus: '2', memory: '1G', cmdline: 'quiet -- true', serial: `file=${join(dir, 'boot.log')}`, console: 'null',
+      cpus: 'boot=2,affinity=[1@[0]]', memory: '1G', cmdline: 'quiet -- true', serial: `file=${join(dir, 'boot.log')}`, console: 'null',
       disk: [`path=${disk},readonly=on,id=root`], vsock: [`cid=3,socket=${socket}`], timeout: '60',
     });
     expect(object).toEqual(strings);
@@ -71,6 +71,8 @@ describe('Vm.start() options', () => {
     const untyped = (options: unknown) => errorOf(() => fromObject(options as VmStartOptions));
     expect(untyped({ cpus: '2' })).toBe('--cpus: must be a whole number, got "2"');
     expect(untyped({ cpus: 1.5 })).toBe('--cpus: must be a whole number, got 1.5');
+    expect(untyped({ cpuAffinity: { 0: [0] } })).toMatch(/^--cpus: cpuAffinity must be an array/);
+    expect(untyped({ cpus: 2, cpuAffinity: [0] })).toBe('--cpus: each cpuAffinity entry is { vcpu: N, hostCpus: [CPU, ...] }');
     expect(untyped({ memory: true })).toMatch(/^--memory: must be bytes or a size/);
     expect(untyped({ serial: 'loud' })).toMatch(/^--serial: unknown mode "loud"/);
     expect(untyped({ serial: { path: 'x' } })).toMatch(/^--serial: must be 'pipe'/);
