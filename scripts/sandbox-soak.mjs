@@ -7,6 +7,7 @@
 //
 //   npm run sandbox:soak -- --rounds 3 --boots 20 --load 2
 //   npm run sandbox:soak -- --tcg single --cpu-model EPYC --l1-append kvm_amd.npt=0
+//   npm run sandbox:soak -- --guest full --guest-cpus 2 --pin-vcpus
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { DEFAULT_CPU_MODEL, DEFAULT_TCG_THREADS, runInSandbox, shellCommand, SANDBOX_DIED } from './sandbox.mjs';
@@ -26,10 +27,12 @@ const USAGE = `usage: npm run sandbox:soak -- [options]
   --guest-append ARGS  extra guest kernel parameters for both VMMs (after
                     quiet; pad=N is one N-character parameter), e.g.
                     'earlyprintk=ttyS0 loglevel=8 pad=2000'
-  --cpus N          sandbox (L1) vCPUs (default 2)`;
+  --cpus N          sandbox (L1) vCPUs (default 2)
+  --pin-vcpus       run each guest's vCPUs on sandbox CPU 0, as the tests do
+                    (tsvmm --cpus affinity=, QEMU under taskset -c 0)`;
 
 const flags = parseFlags(process.argv.slice(2), {
-  rounds: 3, boots: 20, vmm: 'both', 'guest-cpus': 1, guest: 'default', load: 0, 'l1-load': 0, 'cpu-model': DEFAULT_CPU_MODEL, tcg: DEFAULT_TCG_THREADS, 'l1-append': '', 'guest-append': '', cpus: 2,
+  rounds: 3, boots: 20, vmm: 'both', 'guest-cpus': 1, guest: 'default', load: 0, 'l1-load': 0, 'cpu-model': DEFAULT_CPU_MODEL, tcg: DEFAULT_TCG_THREADS, 'l1-append': '', 'guest-append': '', cpus: 2, 'pin-vcpus': false,
 }, USAGE);
 
 /** Busy loops in child processes, for a loaded host. */
@@ -64,7 +67,7 @@ try {
         done();
       },
     });
-    const command = shellCommand(['node', 'scripts/lib/soak-boots.mjs', String(flags.boots), flags.vmm, String(flags['guest-cpus']), flags.guest, String(flags['l1-load']), flags['guest-append']]);
+    const command = shellCommand(['node', 'scripts/lib/soak-boots.mjs', String(flags.boots), flags.vmm, String(flags['guest-cpus']), flags.guest, String(flags['l1-load']), flags['guest-append'], flags['pin-vcpus'] ? 'pin' : '']);
     const status = await runInSandbox(command, {
       output: lines, timeoutSeconds: 600 + flags.boots * 240, cpus: flags.cpus,
       cpuModel: flags['cpu-model'], tcgThreads: flags.tcg, l1Parameters: flags['l1-append'].split(/\s+/).filter(Boolean),

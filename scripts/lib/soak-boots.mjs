@@ -3,7 +3,7 @@
 // default guest again and again, under tsvmm and under QEMU in turn, and
 // prints one `SOAK {...}` line per boot for the host side to count.
 //
-//   node scripts/lib/soak-boots.mjs BOOTS [tsvmm|qemu|both] [CPUS] [default|full] [HOGS] [KERNEL-PARAMS]
+//   node scripts/lib/soak-boots.mjs BOOTS [tsvmm|qemu|both] [CPUS] [default|full] [HOGS] [KERNEL-PARAMS] [pin]
 //
 // KERNEL-PARAMS go on both VMMs' kernel command lines, after `quiet` (so
 // `loglevel=8` undoes it); `pad=N` among them becomes one parameter N
@@ -11,6 +11,12 @@
 //
 // HOGS busy loops run inside the sandbox meanwhile, competing with the
 // guests' vCPU threads for the sandbox's CPUs (as the test runner does).
+//
+// `pin` runs every vCPU of a guest on sandbox CPU 0: tsvmm's own
+// `--cpus affinity=`, and for QEMU `taskset -c 0` on the whole process (its
+// vCPU threads cannot be named on its command line). Multi-threaded TCG
+// breaks a guest's cross-modifying code when its vCPUs run on different
+// sandbox CPUs (README, "The nested sandbox's own stability").
 //
 // `full` is the fuller kernel (guest-images/kernel/full.config: ACPI, KASLR,
 // devices through ACPI only), which QEMU's microvm boots with its ACPI on.
@@ -33,17 +39,21 @@ function expandParameters(text) {
     .map((word) => (/^pad=\d+$/.test(word) ? `pad=${'x'.repeat(Number(word.slice(4)))}` : word)).join(' ');
 }
 
+const PINNED_CPU = 0;
+const pinned = (cpus) => `boot=${cpus},affinity=[${Array.from({ length: cpus }, (_, vcpu) => `${vcpu}@[${PINNED_CPU}]`).join(',')}]`;
+
 const commands = {
-  tsvmm: (cpus, guest, extra) => [process.execPath, [join(projectDir, 'dist', 'cli.js'), '--cpus', String(cpus),
+  tsvmm: (cpus, guest, extra, pin) => [process.execPath, [join(projectDir, 'dist', 'cli.js'), '--cpus', pin ? pinned(cpus) : String(cpus),
     '--kernel', kernels[guest], '--initramfs', initramfs, '--cmdline', `quiet ${extra} -- echo ${MARK}`]],
-  qemu: (cpus, guest, extra) => [QEMU_PROGRAM, qemuMicrovmArguments({
-    kernel: kernels[guest], initramfs, cpus, kernelParameters: `quiet ${extra} -- echo ${MARK}`,
-  })],
+  qemu: (cpus, guest, extra, pin) => {
+    const args = qemuMicrovmArguments({ kernel: kernels[guest], initramfs, cpus, kernelParameters: `quiet ${extra} -- echo ${MARK}` });
+    return pin ? ['taskset', ['-c', String(PINNED_CPU), QEMU_PROGRAM, ...args]] : [QEMU_PROGRAM, args];
+  },
 };
 
 /** One boot: 'ok', 'died' (ended without the mark), or 'hung' (no end within the limit). */
-function boot(vmm, cpus, guest, extra) {
-  const [program, args] = commands[vmm](cpus, guest, extra);
+function boot(vmm, cpus, guest, extra, pin) {
+  const [program, args] = commands[vmm](cpus, guest, extra, pin);
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -57,7 +67,7 @@ function boot(vmm, cpus, guest, extra) {
       const alive = output.includes(`\n${MARK}`) || output.startsWith(MARK);
       const outcome = signal === 'SIGKILL' ? 'hung' : alive && code === 0 ? 'ok' : 'died';
       const tail = outcome === 'ok' ? undefined : output.trim().split('\n').slice(-6).join(' | ');
-      resolve({ vmm, cpus, guest, outcome, code, seconds, tail });
+      resolve({ vmm, cpus, guest, pin, outcome, code, seconds, tail });
     });
   });
 }
@@ -67,10 +77,11 @@ const which = process.argv[3] ?? 'both';
 const cpus = Number(process.argv[4] ?? 1);
 const guest = process.argv[5] ?? 'default';
 const extraParameters = expandParameters(process.argv[7] ?? '');
+const pin = process.argv[8] === 'pin';
 const hogs = Array.from({ length: Number(process.argv[6] ?? 0) }, () => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
 const vmms = which === 'both' ? ['tsvmm', 'qemu'] : [which];
 for (let i = 0; i < boots; i++) {
-  for (const vmm of vmms) console.log(`SOAK ${JSON.stringify({ i, ...(await boot(vmm, cpus, guest, extraParameters)) })}`);
+  for (const vmm of vmms) console.log(`SOAK ${JSON.stringify({ i, ...(await boot(vmm, cpus, guest, extraParameters, pin)) })}`);
 }
 // The hogs are children: they would keep this process (and the sandbox) alive.
 for (const hog of hogs) hog.kill('SIGKILL');
