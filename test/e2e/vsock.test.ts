@@ -29,6 +29,8 @@ import {
 const MiB = 1024 * 1024;
 const CONNECTIONS = 50;
 const ABORTED_CONNECTIONS = 100;
+/** The guest echo server's listen backlog: room for every connection of steps 4 and 5 at once. */
+const ECHO_BACKLOG = ABORTED_CONNECTIONS + CONNECTIONS;
 const FIRST_HOST_PORT = 2 ** 30; // host-initiated connections get ports from 2^30 (Firecracker's choice)
 /** struct timeval { tv_sec = 30, tv_usec = 0 } in little-endian hex, for socat's setsockopt. */
 const CONNECT_TIMEOUT_30S = '1e00000000000000' + '0000000000000000';
@@ -68,9 +70,12 @@ for i in $(seq ${CONNECTIONS}); do
   fi
 done
 echo "guest-initiated: $same of ${CONNECTIONS} echoes identical"
-# 4. and 5. the echo server for the host (${ABORTED_CONNECTIONS} connections may arrive at once);
-#    its children report the aborted connections as broken pipes: not news.
-socat -t 60 VSOCK-LISTEN:5000,fork,backlog=128 EXEC:cat 2>/dev/null &
+# 4. and 5. the echo server for the host. Its backlog holds every connection of
+#    4 and 5 at once: the ${ABORTED_CONNECTIONS} aborted ones stay in the accept queue until socat
+#    accepts them (one fork each, slow on a loaded machine), and the ${CONNECTIONS} of the
+#    check after them may arrive meanwhile; a full queue answers RST (refused).
+#    Its children report the aborted connections as broken pipes: not news.
+socat -t 60 VSOCK-LISTEN:5000,fork,backlog=${ECHO_BACKLOG} EXEC:cat 2>/dev/null &
 # The host says when it is done; then no cat (one per live echo connection) may be left.
 socat -u VSOCK-LISTEN:1999 -
 for t in $(seq 30); do
