@@ -8,7 +8,7 @@
 // on different L1 CPUs sees stale code after the kernel patches its own text
 // (README, "The nested sandbox's own stability"); on one L1 CPU it does not.
 import { MAX_HOST_CPUS } from '../sys/thread-affinity.js';
-import { ConfigError, MAX_CPUS, type VcpuAffinity } from './types.js';
+import { ConfigError, type VcpuAffinity } from './types.js';
 import { parseWholeNumber } from './values.js';
 
 const EXAMPLE = 'affinity=[0@[0-1],1@[2]]';
@@ -48,13 +48,14 @@ function affinityNumber(text: string): number {
 }
 
 /**
- * Checks an affinity against the vCPU count and this host's CPUs
- * (`hostCpuCount`: its online CPUs, os.cpus().length).
+ * Checks an affinity against the vCPU count (`bootCpus`, already checked
+ * by validate.ts) and this host's CPUs (`hostCpuCount`: its online CPUs,
+ * os.cpus().length).
  */
 export function validateCpuAffinity(affinity: readonly VcpuAffinity[], bootCpus: number, hostCpuCount: number): void {
   const seen = new Set<number>();
   for (const { vcpu, hostCpus } of affinity) {
-    if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= Math.min(bootCpus, MAX_CPUS)) {
+    if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= bootCpus) {
       throw affinityError(`vCPU ${vcpu} does not exist (boot=${bootCpus}: vCPUs 0 to ${bootCpus - 1})`);
     }
     if (seen.has(vcpu)) throw affinityError(`vCPU ${vcpu} is given twice`);

@@ -1,8 +1,9 @@
 // Cloud Hypervisor style option lists: `--disk path=/x.img,readonly=on`.
 // Items are separated by commas; a value containing a comma can be quoted
 // (`path="/a,b.img"`), and commas inside brackets belong to the value
-// (`affinity=[0@[0-1],1@[2]]`, as Cloud Hypervisor writes lists). Keys are checked against the option's list so a typo
-// is reported instead of silently ignored.
+// (`affinity=[0@[0-1],1@[2]]`, as Cloud Hypervisor writes lists). Keys are
+// checked against the option's list so a typo is reported instead of
+// silently ignored.
 import { ConfigError } from './types.js';
 
 export interface KeyValueSpec {
